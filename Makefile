@@ -1,0 +1,64 @@
+# rmsprop: R package (repo root) + NumPy engine (python/rmsprop).
+#
+#   make setup   install/verify everything (Debian pkgs, reticulate, .venv, R pkg)
+#   make test    setup, then every test suite (pytest + testthat); non-zero on failure
+#   make bench   setup, then bench/run.py
+#   make demo    setup, then demo/run.R
+#   make check   R CMD build + R CMD check --no-manual (once DESCRIPTION exists)
+#   make document  regenerate NAMESPACE/man with roxygen2
+#   make clean   remove build/check/test output;  make distclean  also the .venv
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+PYTHON := .venv/bin/python
+OUT    := out
+
+# The R side (reticulate) must use this checkout's venv.
+RETICULATE_PYTHON := $(CURDIR)/.venv/bin/python
+export RETICULATE_PYTHON
+
+.PHONY: all setup test test-python test-r bench demo check document clean distclean
+
+all: test
+
+setup:
+	@bash scripts/setup.sh
+
+# setup runs every time: it only checks (a few seconds) when all is present.
+test: setup
+	@bash scripts/run-tests.sh
+
+test-python: setup
+	$(PYTHON) -m pytest tests/python -q
+
+test-r: setup
+	Rscript scripts/run-r-tests.R .
+
+bench: setup
+	@if [ -f bench/run.py ]; then \
+	  $(PYTHON) bench/run.py; \
+	else echo "bench: skipped (no bench/run.py yet)"; fi
+
+demo: setup
+	@if [ -f demo/run.R ]; then \
+	  Rscript demo/run.R; \
+	else echo "demo: skipped (no demo/run.R yet)"; fi
+
+document:
+	Rscript -e 'roxygen2::roxygenise()'
+
+check: setup
+	@if [ ! -f DESCRIPTION ]; then echo "check: skipped (no DESCRIPTION yet)"; exit 0; fi; \
+	pkg=$$(sed -n 's/^Package:[[:space:]]*//p' DESCRIPTION | head -n1 | tr -d '[:space:]'); \
+	ver=$$(sed -n 's/^Version:[[:space:]]*//p' DESCRIPTION | head -n1 | tr -d '[:space:]'); \
+	mkdir -p $(OUT)/check && cd $(OUT)/check && rm -rf "$$pkg"_*.tar.gz "$$pkg".Rcheck; \
+	R CMD build "$(CURDIR)"; \
+	_R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual "$${pkg}_$${ver}.tar.gz"
+
+clean:
+	rm -rf $(OUT) build dist *.Rcheck *.tar.gz .pytest_cache .hypothesis
+	find . -path ./.venv -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d -print0 | xargs -0 rm -rf
+
+distclean: clean
+	rm -rf .venv

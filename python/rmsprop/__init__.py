@@ -1,0 +1,22 @@
+"""rmsprop: Keras 3's RMSprop optimizer as a small, fast NumPy engine.
+
+>>> import numpy as np, rmsprop
+>>> w = rmsprop.Variable([1.0, 2.0])
+>>> opt = rmsprop.RMSprop(learning_rate=0.1)
+>>> opt.apply([np.array([0.5, -0.5])], [w])
+"""
+
+from . import schedules
+from .checkpoint import load_optimizer, save_optimizer
+from .config import floatx, set_floatx
+from .loss_scale import LossScaleOptimizer
+from .positional import apply_to_values
+from .rmsprop_optimizer import RMSprop
+from .variable import Variable
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RMSprop", "LossScaleOptimizer", "Variable", "schedules", "floatx", "set_floatx",
+    "save_optimizer", "load_optimizer", "apply_to_values", "__version__",
+]

@@ -1,0 +1,130 @@
+"""Flat, per-dtype storage for optimizer slots (and, where possible, parameters).
+
+The variables an optimizer is built on are grouped by dtype. Each group keeps
+one contiguous buffer per slot kind (velocity, momentum, ...), and each
+per-variable slot is a view into it, so the update math runs once over a whole
+group instead of once per tensor. When every member of a group is an
+`rmsprop.Variable`, the members' values are moved into one buffer too
+(`Variable._rehome`); plain NumPy arrays stay where they are and are gathered
+into a work buffer around each step instead.
+"""
+
+import numpy as np
+
+from .variable import Variable
+
+
+# Slots used while preparing gradients, which happens in the storage dtype.
+PREPROCESSING_SLOTS = ("gradient_accumulator",)
+
+
+class DtypeGroup:
+    """The variables of one dtype: their layout and their flat buffers."""
+
+    def __init__(self, dtype, indices, shapes, compute_dtype=None):
+        self.dtype = np.dtype(dtype)            # how values are stored
+        # How the update math runs. Keras (numpy backend, float32 policy)
+        # reads a float64 variable and its slots as float32 inside the update,
+        # weight decay and EMA, and stores the float32 results back; its
+        # gradient preprocessing (unscaling, accumulation, clipping) runs in the
+        # variable's own dtype. Narrower floats are computed as they are.
+        compute = self.dtype if compute_dtype is None else np.dtype(compute_dtype)
+        self.compute = compute if self.dtype.itemsize > compute.itemsize else self.dtype
+        self.indices = list(indices)            # positions in the optimizer's variable list
+        self.shapes = [tuple(s) for s in shapes]
+        self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes, dtype=np.int64)]).tolist()
+        self.total = self.offsets[-1]
+        self.slots = {}                        # slot kind -> flat buffer (storage dtype)
+        self.param_buffer = None               # set when the members' storage lives here
+        self._grad_buffer = None
+        self._gather_buffer = None
+        self._working_slots = {}               # compute-dtype copies, when the dtypes differ
+        self._compute_grad_buffer = None
+
+    @property
+    def casts(self):
+        """True when values are stored in another dtype than the math runs in."""
+        return self.compute != self.dtype
+
+    def segment(self, position):
+        return self.offsets[position], self.offsets[position + 1]
+
+    def add_slot(self, kind):
+        self.slots[kind] = np.zeros(self.total, self.dtype)
+        return self.slots[kind]
+
+    def slot_view(self, kind, position):
+        start, stop = self.segment(position)
+        return self.slots[kind][start:stop].reshape(self.shapes[position])
+
+    def grad_buffer(self):
+        """Flat gradients in the storage dtype, where preprocessing happens."""
+        if self._grad_buffer is None:
+            self._grad_buffer = np.empty(self.total, self.dtype)
+        return self._grad_buffer
+
+    def compute_grads(self, flat_grad):
+        """`flat_grad` in the compute dtype (itself when no cast is needed)."""
+        if not self.casts or flat_grad is None:
+            return flat_grad
+        if self._compute_grad_buffer is None:
+            self._compute_grad_buffer = np.empty(self.total, self.compute)
+        np.copyto(self._compute_grad_buffer, flat_grad, casting="unsafe")
+        return self._compute_grad_buffer
+
+    def gather_buffer(self):
+        if self._gather_buffer is None:
+            self._gather_buffer = np.empty(self.total, self.compute)
+        return self._gather_buffer
+
+    def load_working_slots(self):
+        """The slots as compute-dtype arrays for one step (the storage itself when
+        the dtypes agree, else fresh copies, as a Keras read of them would be)."""
+        if not self.casts:
+            return self.slots
+        for kind, stored in self.slots.items():
+            if kind in PREPROCESSING_SLOTS:
+                self._working_slots[kind] = stored
+                continue
+            working = self._working_slots.get(kind)
+            if working is None:
+                working = self._working_slots[kind] = np.empty(self.total, self.compute)
+            np.copyto(working, stored, casting="unsafe")
+        return self._working_slots
+
+    def store_working_slots(self):
+        """Write a step's slot values back, rounded to the storage dtype."""
+        if self.casts:
+            for kind, stored in self.slots.items():
+                if kind not in PREPROCESSING_SLOTS:
+                    np.copyto(stored, self._working_slots[kind], casting="unsafe")
+
+    def rehome(self, variables):
+        """Move the members' storage into one buffer, when all are Variables."""
+        if self.casts or not all(isinstance(v, Variable) for v in variables):
+            return
+        self.param_buffer = np.empty(self.total, self.dtype)
+        for position, variable in enumerate(variables):
+            start, stop = self.segment(position)
+            variable._rehome(self.param_buffer[start:stop].reshape(self.shapes[position]))
+
+    def owns_storage_of(self, variables):
+        """True while every member still stores its value in `param_buffer`."""
+        buffer = self.param_buffer
+        return buffer is not None and all(
+            isinstance(v, Variable) and v._value.base is buffer for v in variables
+        )
+
+    def runs(self, present):
+        """Contiguous [start, stop) ranges covering the members flagged in `present`."""
+        runs = []
+        for position, here in enumerate(present):
+            if not here:
+                continue
+            start, stop = self.segment(position)
+            if runs and runs[-1][1] == start:
+                runs[-1][1] = stop
+            else:
+                runs.append([start, stop])
+        return runs

@@ -1,0 +1,125 @@
+"""The update math, in one place, written for speed.
+
+Every function works in place on flat, C-contiguous arrays of one dtype, with
+scalars already cast to that dtype, so that NumPy 1.x and 2.x give the same
+results (their promotion rules differ only when Python scalars are involved).
+Long arrays are processed in chunks that stay in cache, with two reusable
+scratch buffers, so a step never allocates temporaries the size of the
+parameters. The order of operations is Keras': each NumPy operation here rounds
+exactly where the corresponding Keras operation rounds.
+"""
+
+import numpy as np
+
+# Elements per chunk: 32768 float32 values are 128 KiB per stream, so the
+# five to nine streams of one chunk stay within a typical L2 cache.
+CHUNK = 32768
+
+
+class Scratch:
+    """Two chunk-sized work buffers per dtype, allocated once and reused."""
+
+    def __init__(self):
+        self._buffers = {}
+
+    def get(self, dtype):
+        buffers = self._buffers.get(dtype)
+        if buffers is None:
+            buffers = (np.empty(CHUNK, dtype), np.empty(CHUNK, dtype))
+            self._buffers[dtype] = buffers
+        return buffers
+
+
+def _chunks(size):
+    for start in range(0, size, CHUNK):
+        yield start, min(start + CHUNK, size)
+
+
+def rmsprop_update(param, grad, velocity, average_grad, momentum_slot,
+                   lr, rho, one_minus_rho, epsilon, momentum, scratch):
+    """One RMSprop step on flat arrays.
+
+    velocity = rho * velocity + (1 - rho) * g^2
+    centered: average_grad = rho * average_grad + (1 - rho) * g
+              denominator = velocity - average_grad^2 + epsilon
+    else:     denominator = velocity + epsilon
+    increment = (lr * g) / sqrt(denominator)
+    momentum_slot = momentum * momentum_slot + increment; param -= momentum_slot
+    (or param -= increment without momentum).
+
+    `average_grad` / `momentum_slot` are None when not centered / momentum == 0.
+    """
+    work, increment_buffer = scratch
+    for start, stop in _chunks(param.size):
+        n = stop - start
+        p = param[start:stop]
+        g = grad[start:stop]
+        v = velocity[start:stop]
+        t = work[:n]
+        inc = increment_buffer[:n]
+        np.multiply(g, g, out=t)
+        np.multiply(t, one_minus_rho, out=t)
+        np.multiply(v, rho, out=v)
+        np.add(v, t, out=v)
+        if average_grad is not None:
+            a = average_grad[start:stop]
+            np.multiply(a, rho, out=a)
+            np.multiply(g, one_minus_rho, out=t)
+            np.add(a, t, out=a)
+            np.multiply(a, a, out=t)
+            np.subtract(v, t, out=t)
+            np.add(t, epsilon, out=t)
+        else:
+            np.add(v, epsilon, out=t)
+        np.sqrt(t, out=t)
+        np.multiply(g, lr, out=inc)
+        np.divide(inc, t, out=inc)
+        if momentum_slot is not None:
+            m = momentum_slot[start:stop]
+            np.multiply(m, momentum, out=m)
+            np.add(m, inc, out=m)
+            np.subtract(p, m, out=p)
+        else:
+            np.subtract(p, inc, out=p)
+
+
+def decay_weights(param, weight_decay, lr, scratch):
+    """param = param - param * weight_decay * lr (Keras' decoupled weight decay)."""
+    work = scratch[0]
+    for start, stop in _chunks(param.size):
+        p = param[start:stop]
+        t = work[: stop - start]
+        np.multiply(p, weight_decay, out=t)
+        np.multiply(t, lr, out=t)
+        np.subtract(p, t, out=p)
+
+
+def moving_average(average, param, decay, one_minus_decay, scratch):
+    """average = decay * average + (1 - decay) * param."""
+    work = scratch[0]
+    for start, stop in _chunks(param.size):
+        a = average[start:stop]
+        t = work[: stop - start]
+        np.multiply(a, decay, out=a)
+        np.multiply(param[start:stop], one_minus_decay, out=t)
+        np.add(a, t, out=a)
+
+
+def sum_of_squares(values):
+    """sum(values^2) in the dtype of `values`, without a temporary of its size."""
+    if values.dtype == np.float16:
+        # BLAS has no half precision; half tensors are small in practice.
+        return np.sum(np.square(values))
+    return values.dtype.type(np.dot(values, values))
+
+
+def all_finite(values, scratch_flags):
+    """True when no element of `values` is inf or NaN (checked chunk by chunk
+    into `scratch_flags`, a reusable bool buffer of CHUNK elements)."""
+    flat = values.reshape(-1)
+    for start, stop in _chunks(flat.size):
+        flags = scratch_flags[: stop - start]
+        np.isfinite(flat[start:stop], out=flags)
+        if not flags.all():
+            return False
+    return True

@@ -1,0 +1,131 @@
+"""Dynamic loss scaling around another optimizer, as Keras' LossScaleOptimizer.
+
+The loss is multiplied by a scale before differentiation so that small
+gradients survive in low precision; the gradients are divided by it again
+before the inner optimizer sees them. A step with any inf/NaN gradient is
+skipped and the scale halved; after `dynamic_growth_steps` good steps in a row
+the scale doubles.
+"""
+
+import numpy as np
+
+from .base_optimizer import BaseOptimizer
+from .checks import check_float, check_int, check_name, describe
+from .kernels import CHUNK, all_finite
+from .variable import Variable
+
+_BASE_ARGUMENTS = ("learning_rate", "weight_decay", "clipnorm", "clipvalue", "global_clipnorm",
+                   "use_ema", "ema_momentum", "ema_overwrite_frequency", "loss_scale_factor",
+                   "gradient_accumulation_steps")
+
+
+class LossScaleOptimizer:
+    """Wraps `inner_optimizer` (e.g. an RMSprop) with dynamic loss scaling."""
+
+    def __init__(self, inner_optimizer, initial_scale=2.0 ** 15, dynamic_growth_steps=2000,
+                 name=None, **kwargs):
+        for key in kwargs:
+            if key in _BASE_ARGUMENTS:
+                raise ValueError(f"LossScaleOptimizer does not accept `{key}`; set it on the "
+                                 "inner optimizer instead.")
+        if kwargs:
+            raise ValueError(f"Argument(s) not recognized: {', '.join(sorted(kwargs))}.")
+        if not isinstance(inner_optimizer, BaseOptimizer):
+            raise TypeError("`inner_optimizer` must be an optimizer such as rmsprop.RMSprop; "
+                            f"got {describe(inner_optimizer)}.")
+        self.inner_optimizer = inner_optimizer
+        self.initial_scale = check_float("initial_scale", initial_scale, low=0, low_open=True)
+        self.dynamic_growth_steps = check_int("dynamic_growth_steps", dynamic_growth_steps, low=1)
+        self.name = check_name("name", name, optional=True) or "loss_scale_optimizer"
+        # The scale is applied here; a second, static division would scale twice.
+        inner_optimizer.loss_scale_factor = None
+        self.step_counter = Variable(0, dtype="int64", name="step_counter")
+        self.dynamic_scale = Variable(self.initial_scale, dtype="float32", name="dynamic_scale")
+        self._finite_flags = np.empty(CHUNK, dtype=bool)
+
+    # -- what Keras users reach through the wrapper --------------------------
+    @property
+    def built(self):
+        return self.inner_optimizer.built
+
+    @property
+    def iterations(self):
+        return self.inner_optimizer.iterations
+
+    @property
+    def learning_rate(self):
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self.inner_optimizer.learning_rate = value
+
+    @property
+    def variables(self):
+        return [self.step_counter, self.dynamic_scale] + self.inner_optimizer.variables
+
+    def build(self, variables):
+        self.inner_optimizer.build(variables)
+
+    def scale_loss(self, loss):
+        """The loss multiplied by the current scale (differentiate this one)."""
+        return loss * self.dynamic_scale.value[()]
+
+    def finalize_variable_values(self, var_list=None):
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+    def apply_gradients(self, grads_and_vars):
+        pairs = list(grads_and_vars)
+        self.apply([g for g, _ in pairs], [v for _, v in pairs])
+        return self.iterations
+
+    def apply(self, grads, trainable_variables=None):
+        """Unscale and apply `grads` when all are finite; otherwise skip the step."""
+        inner = self.inner_optimizer
+        by_position = inner._gradients_by_position(grads, trainable_variables)
+        finite = all(all_finite(g, self._finite_flags) for g in by_position if g is not None)
+        scale = self.dynamic_scale.value
+        if finite:
+            inner._apply_by_position(by_position, unscale=scale[()])
+            if int(self.step_counter.value) == self.dynamic_growth_steps - 1:
+                self.step_counter.value[()] = 0
+                scale *= np.float32(2)
+            else:
+                self.step_counter.value[()] += 1
+        else:
+            self.step_counter.value[()] = 0
+            scale *= np.float32(0.5)
+
+    # -- config and checkpoints ----------------------------------------------
+    def get_config(self):
+        return {
+            "name": self.name,
+            "inner_optimizer": {"class_name": type(self.inner_optimizer).__name__,
+                                "config": self.inner_optimizer.get_config()},
+            "initial_scale": self.initial_scale,
+            "dynamic_growth_steps": self.dynamic_growth_steps,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        from .checkpoint import optimizer_class
+        config = dict(config)
+        inner = config.pop("inner_optimizer")
+        if isinstance(inner, dict):
+            inner = optimizer_class(inner["class_name"]).from_config(inner["config"])
+        return cls(inner, **config)
+
+    def _checkpoint_payload(self):
+        specs, values = self.inner_optimizer._checkpoint_payload()
+        return specs, [self.step_counter.numpy(), self.dynamic_scale.numpy()] + list(values)
+
+    def _restore_checkpoint(self, specs, values):
+        if len(values) < 2:
+            raise ValueError("The checkpoint holds too few variables for a LossScaleOptimizer.")
+        self.step_counter.assign(values[0])
+        self.dynamic_scale.assign(values[1])
+        self.inner_optimizer._restore_checkpoint(specs, values[2:])
+
+    def __repr__(self):
+        return (f"<LossScaleOptimizer name={self.name!r} dynamic_scale="
+                f"{float(self.dynamic_scale.value)} inner={self.inner_optimizer!r}>")

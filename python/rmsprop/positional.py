@@ -1,0 +1,52 @@
+"""Training plain values, matched by position: the engine side of R's `optimizer_apply()`.
+
+The caller owns the parameter values (an R list, say) and passes them in at
+every step; the optimizer keeps one Variable per position between calls,
+copies the values in (callers' arrays may be read-only views), applies the
+gradients and hands back new arrays.
+"""
+
+import numpy as np
+
+from .variable import Variable
+
+_ATTRIBUTE = "_positional_variables"
+
+
+def apply_to_values(optimizer, grads, values, dtype="float64", names=None):
+    """One step of `optimizer` on `values` (a list of arrays or numbers).
+
+    Returns the updated values as a list of float64 arrays of the same shapes.
+    The first call builds the optimizer on new Variables of `dtype`; later calls
+    must pass values of the same count and shapes, in the same order.
+    """
+    values = list(values)
+    grads = list(grads)
+    if len(grads) != len(values):
+        raise ValueError(f"Got {len(grads)} gradients for {len(values)} parameters; "
+                         "they must have the same structure.")
+    variables = getattr(optimizer, _ATTRIBUTE, None)
+    if variables is None:
+        if optimizer.built:
+            raise ValueError("This optimizer was already built on other variables; "
+                             "create a new optimizer for `apply_to_values`.")
+        if names is None:
+            names = [f"param_{i}" for i in range(len(values))]
+        variables = [Variable(v, dtype=dtype, name=str(n)) for v, n in zip(values, names)]
+        optimizer.build(variables)
+        setattr(optimizer, _ATTRIBUTE, variables)
+    else:
+        if len(values) != len(variables):
+            raise ValueError(f"The optimizer was first used with {len(variables)} parameters; "
+                             f"got {len(values)}. Use a new optimizer for a new model.")
+        if np.dtype(dtype) != np.dtype(variables[0].dtype):
+            raise ValueError(f"The optimizer was first used with dtype {variables[0].dtype}; "
+                             f"got dtype {np.dtype(dtype).name}.")
+        for index, (variable, value) in enumerate(zip(variables, values)):
+            shape = np.shape(value)
+            if shape != variable.shape:
+                raise ValueError(f"Parameter {index + 1} ('{variable.name}') has shape {shape}; "
+                                 f"the optimizer was first used with shape {variable.shape}.")
+            variable.assign(value)
+    optimizer.apply(grads, variables)
+    return [np.array(v.value, dtype=np.float64) for v in variables]

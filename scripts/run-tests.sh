@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Run every test suite of this checkout (called by `make test`, after setup):
+#   - Python engine: .venv/bin/python -m pytest tests/python
+#   - R package:     tests/testthat against the installed package
+# Every suite runs even if an earlier one fails; exits non-zero if any failed.
+# Ends with one plain line "all: N passed, N failed, N skipped".
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+cd "$ROOT"
+PY="${PYTHON:-$ROOT/.venv/bin/python}"
+export RETICULATE_PYTHON="${RETICULATE_PYTHON:-$ROOT/.venv/bin/python}"
+OUT="$ROOT/out/test"
+mkdir -p "$OUT"
+
+failed_suites=()
+passed=0 failed=0 skipped=0
+
+# ---- Python ---------------------------------------------------------------
+if [ -d tests/python ]; then
+  echo "== python: pytest tests/python"
+  rm -f "$OUT/pytest.xml"
+  "$PY" -m pytest tests/python -q --junitxml="$OUT/pytest.xml"
+  rc=$?
+  if [ "$rc" -eq 5 ]; then
+    echo "== python: no tests collected (pytest exit 5) — not counted as a failure"
+  elif [ "$rc" -ne 0 ]; then
+    failed_suites+=("python(exit $rc)")
+  fi
+  if [ -f "$OUT/pytest.xml" ]; then
+    read -r p f s < <("$PY" - "$OUT/pytest.xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+t = sum(int(x.get("tests", 0)) for x in suites)
+f = sum(int(x.get("failures", 0)) + int(x.get("errors", 0)) for x in suites)
+s = sum(int(x.get("skipped", 0)) for x in suites)
+print(t - f - s, f, s)
+PY
+    ) || { p=0 f=1 s=0; }
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+  elif [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then
+    failed=$((failed + 1))
+  fi
+else
+  echo "== python: skipped (no tests/python directory)"
+fi
+
+# ---- R --------------------------------------------------------------------
+if [ ! -d R ] || [ ! -f DESCRIPTION ]; then
+  echo "== R: skipped (no R/ directory or DESCRIPTION yet)"
+elif [ ! -d tests/testthat ]; then
+  echo "== R: skipped (no tests/testthat directory)"
+else
+  echo "== R: testthat tests/testthat (installed package)"
+  rm -f "$OUT/testthat.counts"
+  R_TEST_COUNTS="$OUT/testthat.counts" Rscript "$ROOT/scripts/run-r-tests.R" "$ROOT"
+  rc=$?
+  [ "$rc" -ne 0 ] && failed_suites+=("R(exit $rc)")
+  if [ -f "$OUT/testthat.counts" ]; then
+    read -r p f s < "$OUT/testthat.counts"
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+  elif [ "$rc" -ne 0 ]; then
+    failed=$((failed + 1))
+  fi
+fi
+
+if [ "${#failed_suites[@]}" -gt 0 ]; then
+  echo "== FAILED suites: ${failed_suites[*]}"
+fi
+echo "all: $passed passed, $failed failed, $skipped skipped"
+[ "${#failed_suites[@]}" -eq 0 ]
