@@ -64,8 +64,8 @@ class LossScaleOptimizer:
     def variables(self):
         return [self.step_counter, self.dynamic_scale] + self.inner_optimizer.variables
 
-    def build(self, variables):
-        self.inner_optimizer.build(variables)
+    def build(self, variables, compute_dtype=None):
+        self.inner_optimizer.build(variables, compute_dtype=compute_dtype)
 
     def scale_loss(self, loss):
         """The loss multiplied by the current scale (differentiate this one)."""

@@ -33,7 +33,9 @@ def apply_to_values(optimizer, grads, values, dtype="float64", names=None):
         if names is None:
             names = [f"param_{i}" for i in range(len(values))]
         variables = [Variable(v, dtype=dtype, name=str(n)) for v, n in zip(values, names)]
-        optimizer.build(variables)
+        # The caller picked `dtype` for the arithmetic too (R computes in
+        # float64 by default), so the updates run in it rather than in floatx.
+        optimizer.build(variables, compute_dtype=dtype)
         setattr(optimizer, _ATTRIBUTE, variables)
     else:
         if len(values) != len(variables):
