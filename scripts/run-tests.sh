@@ -13,6 +13,19 @@ export RETICULATE_PYTHON="${RETICULATE_PYTHON:-$ROOT/.venv/bin/python}"
 OUT="$ROOT/out/test"
 mkdir -p "$OUT"
 
+# "passed failed skipped" from a pytest JUnit XML report.
+junit_counts() {
+  "$PY" - "$1" <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+t = sum(int(x.get("tests", 0)) for x in suites)
+f = sum(int(x.get("failures", 0)) + int(x.get("errors", 0)) for x in suites)
+s = sum(int(x.get("skipped", 0)) for x in suites)
+print(t - f - s, f, s)
+PY
+}
+
 failed_suites=()
 passed=0 failed=0 skipped=0
 
@@ -28,16 +41,7 @@ if [ -d tests/python ]; then
     failed_suites+=("python(exit $rc)")
   fi
   if [ -f "$OUT/pytest.xml" ]; then
-    read -r p f s < <("$PY" - "$OUT/pytest.xml" <<'PY'
-import sys, xml.etree.ElementTree as ET
-root = ET.parse(sys.argv[1]).getroot()
-suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
-t = sum(int(x.get("tests", 0)) for x in suites)
-f = sum(int(x.get("failures", 0)) + int(x.get("errors", 0)) for x in suites)
-s = sum(int(x.get("skipped", 0)) for x in suites)
-print(t - f - s, f, s)
-PY
-    ) || { p=0 f=1 s=0; }
+    read -r p f s < <(junit_counts "$OUT/pytest.xml") || { p=0 f=1 s=0; }
     passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
   elif [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then
     failed=$((failed + 1))
@@ -59,6 +63,23 @@ else
   [ "$rc" -ne 0 ] && failed_suites+=("R(exit $rc)")
   if [ -f "$OUT/testthat.counts" ]; then
     read -r p f s < "$OUT/testthat.counts"
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+  elif [ "$rc" -ne 0 ]; then
+    failed=$((failed + 1))
+  fi
+fi
+
+# ---- R <-> Python parity (R embedded through rpy2) --------------------------
+if [ -d tests/parity ] && [ -f DESCRIPTION ]; then
+  echo "== parity: pytest tests/parity (R embedded through rpy2)"
+  rm -f "$OUT/parity.xml"
+  # The suite's conftest ends the process itself (rpy2 can hang at exit);
+  # timeout is a last guard so a hang fails loudly instead of stalling CI.
+  timeout 1800 "$PY" -m pytest tests/parity -q -p no:cacheprovider --junitxml="$OUT/parity.xml"
+  rc=$?
+  [ "$rc" -ne 0 ] && failed_suites+=("parity(exit $rc)")
+  if [ -f "$OUT/parity.xml" ]; then
+    read -r p f s < <(junit_counts "$OUT/parity.xml") || { p=0 f=1 s=0; }
     passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
   elif [ "$rc" -ne 0 ]; then
     failed=$((failed + 1))
