@@ -16,7 +16,8 @@ from . import config, schedules
 from .checks import (check_bool, check_float, check_int, check_name, describe,
                      is_real_number)
 from .flat_state import DtypeGroup
-from .kernels import Scratch, decay_weights, moving_average, sum_of_squares
+from .kernels import (Scratch, clip_by_norm, decay_weights, moving_average,
+                      sum_of_squares)
 from .variable import Variable, storage_epoch
 
 _FLOAT_DTYPES = ("float16", "float32", "float64")
@@ -162,9 +163,9 @@ class BaseOptimizer:
             except re.error as error:
                 raise ValueError(f"`var_names` entry {item!r} is not a valid regular "
                                  f"expression: {error}.") from None
-        variables = list(var_list or [])
         if var_list is not None and not isinstance(var_list, (list, tuple)):
             raise TypeError(f"`var_list` must be a list of variables; got {describe(var_list)}.")
+        variables = list(var_list) if var_list is not None else []
         self._exclude_from_decay = (variables, tuple(names))
 
     def build(self, variables, compute_dtype=None):
@@ -489,20 +490,19 @@ class BaseOptimizer:
                     np.minimum(g, limit, out=g)
                     np.maximum(g, -limit, out=g)
         elif self.clipnorm is not None:
+            # Per-tensor clipping matches Keras in the policy dtype (floatx: a
+            # float64 or float16 gradient is clipped in float32), unlike the
+            # other preprocessing steps; the reference trajectories show this.
             for group, present, _, flat_grad in work:
-                limit = group.dtype.type(self.clipnorm)
+                scratch = self._scratch.get(group.policy)
+                limit = group.policy.type(self.clipnorm)
                 for position, here in enumerate(present):
                     if here:
                         start, stop = group.segment(position)
-                        g = flat_grad[start:stop]
-                        squares = sum_of_squares(g)
-                        # Keras: norm = sqrt(sum) when sum > 0, else the sum
-                        # itself (0, or NaN which then poisons the tensor).
-                        norm = np.sqrt(squares) if squares > 0 else squares
-                        np.multiply(g, limit, out=g)
-                        np.divide(g, np.maximum(norm, limit), out=g)
+                        clip_by_norm(flat_grad[start:stop], limit, scratch)
         elif self.global_clipnorm is not None:
-            squares = [sum_of_squares(flat_grad[group.segment(p)[0]:group.segment(p)[1]])
+            squares = [sum_of_squares(flat_grad[group.segment(p)[0]:group.segment(p)[1]],
+                                      self._scratch.get(group.dtype))
                        for group, present, _, flat_grad in work
                        for p, here in enumerate(present) if here]
             total = np.sum(np.array(squares, dtype=np.result_type(*squares)))

@@ -30,6 +30,9 @@ class DtypeGroup:
         # variable's own dtype. Narrower floats are computed as they are.
         compute = self.dtype if compute_dtype is None else np.dtype(compute_dtype)
         self.compute = compute if self.dtype.itemsize > compute.itemsize else self.dtype
+        # Per-tensor clipnorm runs in the policy dtype itself, even for half
+        # precision variables (again what the reference trajectories show).
+        self.policy = compute
         self.indices = list(indices)            # positions in the optimizer's variable list
         self.shapes = [tuple(s) for s in shapes]
         self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]

@@ -105,12 +105,46 @@ def moving_average(average, param, decay, one_minus_decay, scratch):
         np.add(a, t, out=a)
 
 
-def sum_of_squares(values):
-    """sum(values^2) in the dtype of `values`, without a temporary of its size."""
-    if values.dtype == np.float16:
-        # BLAS has no half precision; half tensors are small in practice.
-        return np.sum(np.square(values))
-    return values.dtype.type(np.dot(values, values))
+# NumPy reduces a contiguous array in blocks of this many elements (its ufunc
+# buffer size), summing pairwise inside a block and in order across blocks.
+_REDUCE_BLOCK = 8192
+
+
+def sum_of_squares(values, scratch):
+    """sum(values^2) exactly as `np.sum(np.square(values))` rounds it (which is
+    how Keras computes norms), in the dtype of `scratch`, without a temporary
+    the size of `values`."""
+    flat = values.reshape(-1)
+    work = scratch[0]
+    total = None
+    for start in range(0, max(flat.size, 1), _REDUCE_BLOCK):
+        block = flat[start:start + _REDUCE_BLOCK]
+        squares = work[: block.size]
+        np.copyto(squares, block, casting="unsafe")
+        np.multiply(squares, squares, out=squares)
+        part = np.add.reduce(squares)
+        total = part if total is None else total + part
+    return total
+
+
+def clip_by_norm(grad, limit, scratch):
+    """grad = grad * limit / max(norm, limit), Keras' per-tensor clipping,
+    computed in the dtype of `scratch` and `limit` (written back into `grad`).
+
+    Keras takes norm = sqrt(sum) when sum > 0, else the sum itself (0, or NaN
+    which then poisons the tensor); a zero tensor stays zero.
+    """
+    squares = sum_of_squares(grad, scratch)
+    norm = np.sqrt(squares) if squares > 0 else squares
+    denominator = np.maximum(norm, limit)
+    work = scratch[0]
+    for start, stop in _chunks(grad.size):
+        g = grad[start:stop]
+        t = work[: stop - start]
+        np.copyto(t, g, casting="unsafe")
+        np.multiply(t, limit, out=t)
+        np.divide(t, denominator, out=t)
+        np.copyto(g, t, casting="unsafe")
 
 
 def all_finite(values, scratch_flags):

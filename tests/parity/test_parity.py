@@ -202,11 +202,7 @@ def _case_call(case):
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
-def test_keras_cases_replayed_through_r(case, r, from_r, monkeypatch):
-    import keras_cases
-    from test_keras_reference import FLOAT64_CLIPNORM_ROUNDING
-    if case["id"] in FLOAT64_CLIPNORM_ROUNDING:
-        monkeypatch.setitem(keras_cases.TOLERANCE, "float64", keras_cases.TOLERANCE["float32"])
+def test_keras_cases_replayed_through_r(case, r, from_r):
     r(f"inner <- {_case_call(case)}")
     if case.get("exclude_var_names"):
         names = ", ".join(f'"{n}"' for n in case["exclude_var_names"])
