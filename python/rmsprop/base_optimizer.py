@@ -7,6 +7,7 @@ iteration counter. A subclass supplies only its slots and `_update_group`,
 the update rule applied to one flat dtype group (see `flat_state.py`).
 """
 
+import operator
 import re
 import warnings
 
@@ -292,10 +293,15 @@ class BaseOptimizer:
             trainable_variables = list(trainable_variables)
             if not self.built:
                 self.build(trainable_variables)
-            positions = self._positions_of(trainable_variables)
+            if self._same_variables(trainable_variables):
+                positions = range(len(self._trainable_variables))
+            else:
+                positions = self._positions_of(trainable_variables)
         if len(grads) != len(positions):
             raise ValueError(f"Got {len(grads)} gradients for {len(positions)} variables; "
                              "pass one gradient (or None) per variable.")
+        if type(positions) is range and self._plain_gradients(grads):
+            return grads          # the common case, checked in bulk (see below)
         by_position = [None] * len(self._trainable_variables)
         missing = []
         for grad, index in zip(grads, positions):
@@ -309,6 +315,20 @@ class BaseOptimizer:
             warnings.warn(f"Gradients do not exist for variables {missing}; they are left "
                           "unchanged this step.", stacklevel=3)
         return by_position
+
+    def _same_variables(self, variables):
+        """True when `variables` are the built-on variables, in build order (the
+        usual call): their positions are then 0..n-1 without a lookup each."""
+        own = self._trainable_variables
+        return len(variables) == len(own) and all(map(operator.is_, variables, own))
+
+    def _plain_gradients(self, grads):
+        """True when every gradient is a NumPy array of its variable's shape and a
+        numeric dtype: what `_checked_gradient` would accept unchanged (step fast
+        path; anything else takes the per-gradient checks and their messages)."""
+        return (all(type(g) is np.ndarray for g in grads)
+                and [g.shape for g in grads] == self._shapes
+                and all(g.dtype.kind in "fiu" for g in grads))
 
     def _positions_of(self, variables):
         positions = []
@@ -354,7 +374,8 @@ class BaseOptimizer:
         buffer = group.grad_buffer()
         present = [grads[i] for i in members]
         if all(g is not None for g in present):
-            np.concatenate([g.reshape(-1) for g in present], out=buffer, casting="unsafe")
+            # axis=None flattens each input in C order, as reshape(-1) would.
+            np.concatenate(present, axis=None, out=buffer, casting="unsafe")
         else:
             for position, grad in enumerate(present):
                 if grad is not None:
@@ -370,18 +391,15 @@ class BaseOptimizer:
         if len(arrays) == 1 and arrays[0].flags.c_contiguous and not group.casts:
             return arrays[0].reshape(-1), False
         buffer = group.gather_buffer()
-        np.concatenate([a.reshape(-1) for a in arrays], out=buffer, casting="unsafe")
+        np.concatenate(arrays, axis=None, out=buffer, casting="unsafe")
         return buffer, True
 
     def _scatter_params(self, group, flat, written):
         # Only what the step wrote goes back: a value that was merely read
         # must keep its stored precision.
-        for position, index in enumerate(group.indices):
-            if not written[position]:
-                continue
-            start, stop = group.segment(position)
-            np.copyto(self._param_array(index), flat[start:stop].reshape(group.shapes[position]),
-                      casting="unsafe")
+        for index, view, here in zip(group.indices, group.member_views(flat), written):
+            if here:
+                np.copyto(self._param_array(index), view, casting="unsafe")
 
     def _check_storage(self):
         # Another optimizer may have moved our Variables into its own buffers.

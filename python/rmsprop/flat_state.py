@@ -119,8 +119,20 @@ class DtypeGroup:
             isinstance(v, Variable) and v._value.base is buffer for v in variables
         )
 
+    def member_views(self, flat):
+        """Per-member views (shaped like the members) of the group-sized `flat`,
+        cached for the last buffer asked about (the gather buffer, every step)."""
+        cached = getattr(self, "_member_views", None)
+        if cached is None or cached[0] is not flat:
+            views = [flat[start:stop].reshape(shape) for start, stop, shape
+                     in zip(self.offsets, self.offsets[1:], self.shapes)]
+            cached = self._member_views = (flat, views)
+        return cached[1]
+
     def runs(self, present):
         """Contiguous [start, stop) ranges covering the members flagged in `present`."""
+        if all(present):
+            return [[0, self.total]]      # every member: one run (the usual step)
         runs = []
         for position, here in enumerate(present):
             if not here:

@@ -50,6 +50,11 @@ def rmsprop_update(param, grad, velocity, average_grad, momentum_slot,
     `average_grad` / `momentum_slot` are None when not centered / momentum == 0.
     """
     work, increment_buffer = scratch
+    # 0-d arrays instead of NumPy scalars: the same values and dtype, so the
+    # same results, but each ufunc call takes them without converting a
+    # scalar first (about 0.4 us less per call, ~6 calls per chunk).
+    lr, rho, one_minus_rho, epsilon, momentum = (
+        np.asarray(s) for s in (lr, rho, one_minus_rho, epsilon, momentum))
     for start, stop in _chunks(param.size):
         n = stop - start
         p = param[start:stop]
