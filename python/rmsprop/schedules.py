@@ -170,17 +170,11 @@ def _step(step):
 # NumPy 2) keep float32, and the rates must round the way Keras' do.
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """``initial_learning_rate * decay_rate ** (step / decay_steps)``."""
+class _StepDecay(LearningRateSchedule):
+    """What ExponentialDecay and InverseTimeDecay share: their arguments, config
+    and the progress ``step / decay_steps`` (floored when ``staircase``)."""
 
-    def __init__(
-        self,
-        initial_learning_rate,
-        decay_steps,
-        decay_rate,
-        staircase=False,
-        name="ExponentialDecay",
-    ):
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase, name):
         self.initial_learning_rate = _real(
             "initial_learning_rate", initial_learning_rate
         )
@@ -189,12 +183,9 @@ class ExponentialDecay(LearningRateSchedule):
         self.staircase = _flag("staircase", staircase)
         self.name = _name(name)
 
-    def __call__(self, step):
-        lr0 = _F32(self.initial_learning_rate)
+    def _progress(self, step):
         p = _step(step) / _F32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
-        return _F32(lr0 * np.power(_F32(self.decay_rate), p))
+        return np.floor(p) if self.staircase else p
 
     def get_config(self):
         return {
@@ -204,6 +195,18 @@ class ExponentialDecay(LearningRateSchedule):
             "staircase": self.staircase,
             "name": self.name,
         }
+
+
+class ExponentialDecay(_StepDecay):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)``."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
+                 name="ExponentialDecay"):
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
+
+    def __call__(self, step):
+        lr0 = _F32(self.initial_learning_rate)
+        return _F32(lr0 * np.power(_F32(self.decay_rate), self._progress(step)))
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -308,40 +311,16 @@ class PolynomialDecay(LearningRateSchedule):
         }
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_StepDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``."""
 
-    def __init__(
-        self,
-        initial_learning_rate,
-        decay_steps,
-        decay_rate,
-        staircase=False,
-        name="InverseTimeDecay",
-    ):
-        self.initial_learning_rate = _real(
-            "initial_learning_rate", initial_learning_rate
-        )
-        self.decay_steps = _positive("decay_steps", decay_steps)
-        self.decay_rate = _real("decay_rate", decay_rate)
-        self.staircase = _flag("staircase", staircase)
-        self.name = _name(name)
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
+                 name="InverseTimeDecay"):
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step):
         lr0 = _F32(self.initial_learning_rate)
-        p = _step(step) / _F32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
-        return _F32(lr0 / (_F32(1.0) + _F32(self.decay_rate) * p))
-
-    def get_config(self):
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
+        return _F32(lr0 / (_F32(1.0) + _F32(self.decay_rate) * self._progress(step)))
 
 
 class CosineDecay(LearningRateSchedule):
