@@ -179,6 +179,13 @@ class BaseOptimizer:
         if self.built:
             raise ValueError(f"Optimizer '{self.name}' is already built; create a new optimizer "
                              "to train other variables.")
+        if compute_dtype is None:
+            compute_dtype = config.floatx()
+        elif compute_dtype not in _FLOAT_DTYPES and not (
+                isinstance(compute_dtype, (type, np.dtype))
+                and np.dtype(compute_dtype).name in _FLOAT_DTYPES):
+            raise ValueError(f"`compute_dtype` must be one of {', '.join(_FLOAT_DTYPES)}; "
+                             f"got {describe(compute_dtype)}.")
         variables = list(variables)
         if not variables:
             raise ValueError("`variables` is empty: the optimizer needs at least one variable.")
@@ -198,7 +205,6 @@ class BaseOptimizer:
         by_dtype = {}
         for index, dtype in enumerate(self._dtypes):
             by_dtype.setdefault(dtype, []).append(index)
-        compute_dtype = config.floatx() if compute_dtype is None else compute_dtype
         self._groups = [DtypeGroup(dtype, indices, [self._shapes[i] for i in indices],
                                    compute_dtype)
                         for dtype, indices in by_dtype.items()]

@@ -32,7 +32,11 @@ def apply_to_values(optimizer, grads, values, dtype="float64", names=None):
                              "create a new optimizer for `apply_to_values`.")
         if names is None:
             names = [f"param_{i}" for i in range(len(values))]
-        variables = [Variable(v, dtype=dtype, name=str(n)) for v, n in zip(values, names)]
+        names = list(names)
+        if len(names) != len(values) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"`names` must hold one string per parameter ({len(values)}); "
+                             f"got {names!r}.")
+        variables = [Variable(v, dtype=dtype, name=n) for v, n in zip(values, names)]
         # The caller picked `dtype` for the arithmetic too (R computes in
         # float64 by default), so the updates run in it rather than in floatx.
         optimizer.build(variables, compute_dtype=dtype)

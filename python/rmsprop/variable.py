@@ -34,8 +34,7 @@ class Variable(np.lib.mixins.NDArrayOperatorsMixin):
 
     Args:
         value: anything `np.asarray` accepts, or another Variable.
-        dtype: the storage dtype; None means `rmsprop.floatx()` for floating
-            or Python-number input, and the input's own dtype for integers.
+        dtype: the storage dtype; None means `rmsprop.floatx()`, as in Keras.
         name: a string; defaults to "variable".
     """
 
@@ -49,7 +48,7 @@ class Variable(np.lib.mixins.NDArrayOperatorsMixin):
                 f"`value` must be numeric; got an array of dtype {source.dtype} ({describe(value)})."
             )
         if dtype is None:
-            dtype = config.floatx() if source.dtype.kind == "f" else source.dtype
+            dtype = config.floatx()
         # np.array copies: the caller's array (possibly read-only, e.g. from R)
         # is never aliased.
         self._value = np.array(source, dtype=_float_dtype_name(dtype, "dtype"), order="C", copy=True)

@@ -1,0 +1,375 @@
+"""Every bad input gives a clear ValueError/TypeError that names the argument and
+the value, and a rejected call changes nothing."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import rmsprop
+from rmsprop import schedules
+
+# (kwargs, exception, words the message must contain)
+BAD_ARGUMENTS = [
+    (dict(learning_rate=-0.1), ValueError, ["learning_rate", "-0.1"]),
+    (dict(learning_rate=math.nan), ValueError, ["learning_rate", "nan"]),
+    (dict(learning_rate=math.inf), ValueError, ["learning_rate", "inf"]),
+    (dict(learning_rate=-math.inf), ValueError, ["learning_rate", "-inf"]),
+    (dict(learning_rate=True), TypeError, ["learning_rate", "True"]),
+    (dict(learning_rate="0.1"), TypeError, ["learning_rate", "'0.1'"]),
+    (dict(learning_rate=None), TypeError, ["learning_rate", "None"]),
+    (dict(learning_rate=np.array([0.1, 0.2])), TypeError, ["learning_rate", "0.1"]),
+    (dict(rho=1.5), ValueError, ["rho", "1.5"]),
+    (dict(rho=-0.1), ValueError, ["rho", "-0.1"]),
+    (dict(rho=math.nan), ValueError, ["rho", "nan"]),
+    (dict(rho="0.9"), TypeError, ["rho", "'0.9'"]),
+    (dict(momentum=-0.5), ValueError, ["momentum", "-0.5"]),
+    (dict(momentum=True), TypeError, ["momentum", "True"]),
+    (dict(epsilon=-1e-8), ValueError, ["epsilon", "-1e-08"]),
+    (dict(epsilon=math.inf), ValueError, ["epsilon", "inf"]),
+    (dict(weight_decay=-0.01), ValueError, ["weight_decay", "-0.01"]),
+    (dict(weight_decay="0.01"), TypeError, ["weight_decay", "'0.01'"]),
+    (dict(clipnorm=0.0), ValueError, ["clipnorm", "0.0"]),
+    (dict(clipnorm=-1.0), ValueError, ["clipnorm", "-1.0"]),
+    (dict(clipvalue=0), ValueError, ["clipvalue", "0"]),
+    (dict(clipvalue=-0.5), ValueError, ["clipvalue", "-0.5"]),
+    (dict(global_clipnorm=-2.0), ValueError, ["global_clipnorm", "-2.0"]),
+    (dict(global_clipnorm=0.0), ValueError, ["global_clipnorm", "0.0"]),
+    (dict(clipnorm=1.0, clipvalue=0.5), ValueError, ["clipnorm", "clipvalue", "1.0", "0.5"]),
+    (dict(clipnorm=1.0, global_clipnorm=2.0), ValueError, ["clipnorm", "global_clipnorm"]),
+    (dict(clipvalue=0.5, global_clipnorm=2.0), ValueError, ["clipvalue", "global_clipnorm"]),
+    (dict(gradient_accumulation_steps=2.0), TypeError, ["gradient_accumulation_steps", "2.0"]),
+    (dict(gradient_accumulation_steps=1), ValueError, ["gradient_accumulation_steps", "1"]),
+    (dict(gradient_accumulation_steps=-3), ValueError, ["gradient_accumulation_steps", "-3"]),
+    (dict(gradient_accumulation_steps=True), TypeError, ["gradient_accumulation_steps", "True"]),
+    (dict(gradient_accumulation_steps="4"), TypeError, ["gradient_accumulation_steps", "'4'"]),
+    (dict(use_ema=True, ema_overwrite_frequency=2.0), TypeError,
+     ["ema_overwrite_frequency", "2.0"]),
+    (dict(use_ema=True, ema_overwrite_frequency=0), ValueError,
+     ["ema_overwrite_frequency", "0"]),
+    (dict(use_ema=True, ema_momentum=1.5), ValueError, ["ema_momentum", "1.5"]),
+    (dict(use_ema=True, ema_momentum=-0.1), ValueError, ["ema_momentum", "-0.1"]),
+    (dict(centered="yes"), TypeError, ["centered", "'yes'"]),
+    (dict(centered=1), TypeError, ["centered", "1"]),
+    (dict(use_ema=1), TypeError, ["use_ema", "1"]),
+    (dict(use_ema="True"), TypeError, ["use_ema", "'True'"]),
+    (dict(loss_scale_factor=0.0), ValueError, ["loss_scale_factor", "0.0"]),
+    (dict(loss_scale_factor=-2.0), ValueError, ["loss_scale_factor", "-2.0"]),
+    (dict(name=""), TypeError, ["name", "''"]),
+    (dict(name=3), TypeError, ["name", "3"]),
+    (dict(foo=1), ValueError, ["foo"]),
+    (dict(beta_1=0.9, bar=2), ValueError, ["beta_1", "bar"]),
+]
+
+
+@pytest.mark.parametrize("kwargs, error, words", BAD_ARGUMENTS,
+                         ids=[repr(k) for k, _, _ in BAD_ARGUMENTS])
+def test_bad_argument(kwargs, error, words):
+    with pytest.raises(error) as info:
+        rmsprop.RMSprop(**kwargs)
+    assert type(info.value) is error
+    message = str(info.value)
+    for word in words:
+        assert word in message, (word, message)
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0, 0.5])
+def test_rho_bounds_inclusive(value):
+    assert rmsprop.RMSprop(rho=value).rho == value
+
+
+def test_accumulation_zero_or_none_means_off():
+    for value in (None, 0):
+        optimizer = rmsprop.RMSprop(gradient_accumulation_steps=value)
+        var = rmsprop.Variable([1.0])
+        optimizer.apply([np.array([1.0], dtype="float32")], [var])
+        assert optimizer.iterations == 1 and var.numpy()[0] != 1.0
+
+
+def test_numpy_integers_accepted_for_integer_arguments():
+    optimizer = rmsprop.RMSprop(gradient_accumulation_steps=np.int32(3), use_ema=True,
+                                ema_overwrite_frequency=np.int64(2))
+    assert optimizer.gradient_accumulation_steps == 3
+    assert optimizer.get_config()["ema_overwrite_frequency"] == 2
+
+
+def test_decay_warns_and_is_ignored():
+    with pytest.warns(UserWarning, match="decay"):
+        optimizer = rmsprop.RMSprop(learning_rate=0.1, decay=0.5)
+    plain = rmsprop.RMSprop(learning_rate=0.1)
+    assert "decay" not in optimizer.get_config()
+    a, b = rmsprop.Variable([1.0, 2.0]), rmsprop.Variable([1.0, 2.0])
+    for _ in range(3):
+        optimizer.apply([np.array([0.3, -0.2], dtype="float32")], [a])
+        plain.apply([np.array([0.3, -0.2], dtype="float32")], [b])
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_setting_bad_learning_rate_later_keeps_the_old_one():
+    optimizer = rmsprop.RMSprop(learning_rate=0.5)
+    for value, error in [(-1.0, ValueError), (math.nan, ValueError), (True, TypeError),
+                         ("fast", TypeError)]:
+        with pytest.raises(error, match="learning_rate"):
+            optimizer.learning_rate = value
+        assert float(optimizer.learning_rate) == 0.5
+
+
+def test_number_learning_rate_on_schedule_optimizer():
+    schedule = schedules.ExponentialDecay(0.1, 10, 0.5)
+    optimizer = rmsprop.RMSprop(learning_rate=schedule)
+    with pytest.raises(TypeError) as info:
+        optimizer.learning_rate = 0.01
+    assert "schedule" in str(info.value) and "0.01" in str(info.value)
+    assert optimizer._learning_rate is schedule
+    assert float(optimizer.learning_rate) == pytest.approx(0.1)
+
+
+def test_callable_returning_non_number_is_reported():
+    optimizer = rmsprop.RMSprop(learning_rate=lambda: "big")
+    var = rmsprop.Variable([1.0, 2.0])
+    with pytest.raises(TypeError, match="learning_rate"):
+        optimizer.apply([np.ones(2, dtype="float32")], [var])
+    np.testing.assert_array_equal(var.numpy(), [1.0, 2.0])
+    assert optimizer.iterations == 0
+
+
+def test_loss_scale_optimizer_rejects_base_arguments():
+    for key, value in [("learning_rate", 0.1), ("clipnorm", 1.0), ("use_ema", True),
+                       ("gradient_accumulation_steps", 2), ("loss_scale_factor", 2.0)]:
+        with pytest.raises(ValueError) as info:
+            rmsprop.LossScaleOptimizer(rmsprop.RMSprop(), **{key: value})
+        assert key in str(info.value) and "inner" in str(info.value)
+    with pytest.raises(ValueError, match="unknown_thing"):
+        rmsprop.LossScaleOptimizer(rmsprop.RMSprop(), unknown_thing=1)
+    with pytest.raises(TypeError, match="inner_optimizer"):
+        rmsprop.LossScaleOptimizer("rmsprop")
+    with pytest.raises(ValueError, match="initial_scale"):
+        rmsprop.LossScaleOptimizer(rmsprop.RMSprop(), initial_scale=0.0)
+    with pytest.raises(TypeError, match="dynamic_growth_steps"):
+        rmsprop.LossScaleOptimizer(rmsprop.RMSprop(), dynamic_growth_steps=2.0)
+    with pytest.raises(ValueError, match="dynamic_growth_steps"):
+        rmsprop.LossScaleOptimizer(rmsprop.RMSprop(), dynamic_growth_steps=0)
+
+
+# ---------------------------------------------------------------------------
+# Rejected apply calls change nothing
+
+
+def trained(config=None, wrap=False):
+    """An optimizer that has taken two steps on variables w (3,) and b (2, 2)."""
+    optimizer = rmsprop.RMSprop(learning_rate=0.1, **(config or {}))
+    if wrap:
+        optimizer = rmsprop.LossScaleOptimizer(optimizer, initial_scale=4.0)
+    w = rmsprop.Variable([1.0, 2.0, 3.0], name="w")
+    b = rmsprop.Variable([[0.5, -0.5], [1.5, 2.5]], name="b")
+    grads = [np.array([0.1, -0.2, 0.3], dtype="float32"), np.full((2, 2), 0.25, dtype="float32")]
+    for _ in range(2):
+        optimizer.apply(grads, [w, b])
+    return optimizer, [w, b], grads
+
+
+def snapshot(optimizer, variables):
+    return [v.numpy() for v in variables], [v.numpy() for v in optimizer.variables]
+
+
+def assert_unchanged(optimizer, variables, before):
+    values, state = snapshot(optimizer, variables)
+    for a, b in zip(values, before[0]):
+        np.testing.assert_array_equal(a, b)
+    assert len(state) == len(before[1])
+    for a, b in zip(state, before[1]):
+        np.testing.assert_array_equal(a, b)
+
+
+CONFIGS = [
+    {},
+    dict(momentum=0.9, centered=True, use_ema=True, gradient_accumulation_steps=3,
+         weight_decay=0.1, clipnorm=1.0),
+]
+
+
+def bad_shape(variables, grads):
+    return [grads[0], np.zeros((2,), dtype="float32")], variables
+
+
+def bad_shape_first(variables, grads):
+    return [np.zeros((4,), dtype="float32"), grads[1]], variables
+
+
+def too_few(variables, grads):
+    return [grads[0]], variables
+
+
+def too_many(variables, grads):
+    return grads + [grads[0]], variables
+
+
+def all_none(variables, grads):
+    return [None, None], variables
+
+
+def stranger(variables, grads):
+    return grads, [variables[0], rmsprop.Variable([[0.0, 0.0], [0.0, 0.0]], name="other")]
+
+
+def copy_of_variable(variables, grads):
+    return grads, [variables[0], rmsprop.Variable(variables[1].numpy(), name="b")]
+
+
+def string_gradient(variables, grads):
+    return [grads[0], np.array([["a", "b"], ["c", "d"]])], variables
+
+
+def duplicated(variables, grads):
+    return [grads[0], grads[0]], [variables[0], variables[0]]
+
+
+REJECTED = [
+    (bad_shape, ValueError, ["'b'", "(2,)", "(2, 2)"]),
+    (bad_shape_first, ValueError, ["'w'", "(4,)", "(3,)"]),
+    (too_few, ValueError, ["1", "2"]),
+    (too_many, ValueError, ["3", "2"]),
+    (all_none, ValueError, ["No gradients provided for any variable."]),
+    (stranger, ValueError, ["other"]),
+    (copy_of_variable, ValueError, ["'b'"]),
+    (string_gradient, TypeError, ["'b'"]),
+    (duplicated, ValueError, ["more than once"]),
+]
+
+
+@pytest.mark.parametrize("wrap", [False, True], ids=["plain", "loss_scale"])
+@pytest.mark.parametrize("config", CONFIGS, ids=["default", "everything"])
+@pytest.mark.parametrize("make, error, words", REJECTED, ids=[m.__name__ for m, _, _ in REJECTED])
+def test_rejected_apply_changes_nothing(make, error, words, config, wrap):
+    optimizer, variables, grads = trained(config, wrap)
+    before = snapshot(optimizer, variables)
+    iterations = optimizer.iterations
+    bad_grads, bad_vars = make(variables, grads)
+    with pytest.raises(error) as info:
+        optimizer.apply(bad_grads, bad_vars)
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
+    assert optimizer.iterations == iterations
+    assert_unchanged(optimizer, variables, before)
+    # And the optimizer still works afterwards.
+    optimizer.apply(grads, variables)
+    assert not np.array_equal(variables[0].numpy(), before[0][0]) or config
+
+
+def test_rejected_apply_gradients_changes_nothing():
+    optimizer, variables, grads = trained()
+    before = snapshot(optimizer, variables)
+    with pytest.raises(ValueError, match="'b'"):
+        optimizer.apply_gradients([(grads[0], variables[0]), (np.zeros(5), variables[1])])
+    assert_unchanged(optimizer, variables, before)
+
+
+def test_all_none_on_first_call():
+    optimizer = rmsprop.RMSprop()
+    var = rmsprop.Variable([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"^No gradients provided for any variable\.$"):
+        optimizer.apply([None], [var])
+    np.testing.assert_array_equal(var.numpy(), [1.0, 2.0])
+    assert optimizer.iterations == 0
+
+
+def test_some_none_gradients_warn_with_the_names():
+    optimizer = rmsprop.RMSprop()
+    a, b = rmsprop.Variable([1.0], name="alpha"), rmsprop.Variable([1.0], name="beta")
+    with pytest.warns(UserWarning, match="beta"):
+        optimizer.apply([np.ones(1, dtype="float32"), None], [a, b])
+    assert b.numpy()[0] == 1.0 and a.numpy()[0] != 1.0
+
+
+def test_apply_without_variables_before_build():
+    optimizer = rmsprop.RMSprop()
+    with pytest.raises(ValueError, match="build"):
+        optimizer.apply([np.ones(1)])
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "bool", "complex64"])
+def test_non_float_variables_rejected(dtype):
+    optimizer = rmsprop.RMSprop()
+    if dtype == "complex64":
+        variable = np.zeros(2, dtype=dtype)
+    else:
+        variable = rmsprop.Variable(np.zeros(2), dtype=dtype, name="counts")
+    with pytest.raises(TypeError) as info:
+        optimizer.apply([np.ones(2)], [variable])
+    assert dtype in str(info.value)
+    if dtype != "complex64":
+        assert "counts" in str(info.value)
+    assert not optimizer.built and optimizer.iterations == 0
+
+
+def test_read_only_array_variable_rejected():
+    array = np.array([1.0, 2.0])
+    array.setflags(write=False)
+    optimizer = rmsprop.RMSprop()
+    with pytest.raises(ValueError, match="read-only"):
+        optimizer.apply([np.ones(2)], [array])
+    np.testing.assert_array_equal(array, [1.0, 2.0])
+    assert not optimizer.built
+
+
+def test_non_array_variable_rejected():
+    with pytest.raises(TypeError, match="position 1"):
+        rmsprop.RMSprop().build([rmsprop.Variable([1.0]), [1.0, 2.0]])
+
+
+def test_build_twice_and_empty_build():
+    optimizer = rmsprop.RMSprop()
+    with pytest.raises(ValueError, match="empty"):
+        optimizer.build([])
+    optimizer.build([rmsprop.Variable([1.0])])
+    with pytest.raises(ValueError, match="already built"):
+        optimizer.build([rmsprop.Variable([1.0])])
+
+
+def test_exclude_from_weight_decay_after_build():
+    optimizer = rmsprop.RMSprop(weight_decay=0.1)
+    optimizer.build([rmsprop.Variable([1.0], name="bias")])
+    with pytest.raises(ValueError, match="built"):
+        optimizer.exclude_from_weight_decay(var_names=["bias"])
+
+
+def test_exclude_from_weight_decay_bad_names():
+    optimizer = rmsprop.RMSprop(weight_decay=0.1)
+    with pytest.raises(TypeError, match="var_names"):
+        optimizer.exclude_from_weight_decay(var_names=["ok", 3])
+    with pytest.raises(ValueError, match=r"var_names.*\(unclosed"):
+        optimizer.exclude_from_weight_decay(var_names="(unclosed")
+
+
+@pytest.mark.parametrize("var_list", [np.zeros(3), rmsprop.Variable(1.0, name="w"),
+                                      rmsprop.Variable([1.0, 2.0], name="w"), "w"],
+                         ids=["array", "scalar-variable", "vector-variable", "string"])
+def test_exclude_from_weight_decay_bare_var_list(var_list):
+    optimizer = rmsprop.RMSprop(weight_decay=0.1)
+    with pytest.raises(TypeError, match="var_list"):
+        optimizer.exclude_from_weight_decay(var_list=var_list)
+
+
+def test_loss_scale_rejected_apply_keeps_scale():
+    optimizer, variables, grads = trained(wrap=True)
+    scale, counter = float(optimizer.dynamic_scale.numpy()), int(optimizer.step_counter.numpy())
+    with pytest.raises(ValueError):
+        optimizer.apply([grads[0], np.zeros(7)], variables)
+    assert float(optimizer.dynamic_scale.numpy()) == scale
+    assert int(optimizer.step_counter.numpy()) == counter
+
+
+def test_gradients_of_wrong_shape_on_first_apply():
+    optimizer = rmsprop.RMSprop()
+    var = rmsprop.Variable(np.ones((2, 3)), name="kernel")
+    with pytest.raises(ValueError) as info:
+        optimizer.apply([np.ones((3, 2))], [var])
+    assert "kernel" in str(info.value) and "(3, 2)" in str(info.value) \
+        and "(2, 3)" in str(info.value)
+    np.testing.assert_array_equal(var.numpy(), np.ones((2, 3)))
+    assert optimizer.iterations == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        optimizer.apply([np.ones((2, 3))], [var])
+    assert optimizer.iterations == 1

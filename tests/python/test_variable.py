@@ -1,0 +1,283 @@
+"""rmsprop.Variable, floatx, and training plain NumPy arrays of every float dtype."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import rmsprop
+from rmsprop_reference import ReferenceRMSprop, assert_close, floatx_as, stored_rate
+
+# ---------------------------------------------------------------------------
+# Variable
+
+
+def test_numpy_returns_a_copy():
+    v = rmsprop.Variable([1.0, 2.0], name="w")
+    copy = v.numpy()
+    copy[0] = 100.0
+    np.testing.assert_array_equal(v.numpy(), [1.0, 2.0])
+    assert copy is not v.numpy()
+
+
+def test_constructor_copies_its_input():
+    source = np.array([1.0, 2.0])
+    v = rmsprop.Variable(source)
+    source[0] = 9.0
+    assert v.numpy()[0] == 1.0
+    read_only = np.array([3.0, 4.0])
+    read_only.setflags(write=False)
+    w = rmsprop.Variable(read_only)
+    w.assign([5.0, 6.0])
+    np.testing.assert_array_equal(read_only, [3.0, 4.0])
+    np.testing.assert_array_equal(w.numpy(), [5.0, 6.0])
+
+
+def test_constructor_from_another_variable():
+    a = rmsprop.Variable([1.0, 2.0], name="a")
+    b = rmsprop.Variable(a, name="b")
+    b.assign([3.0, 4.0])
+    np.testing.assert_array_equal(a.numpy(), [1.0, 2.0])
+    np.testing.assert_array_equal(b.numpy(), [3.0, 4.0])
+
+
+def test_assign_in_place_and_shape_mismatch():
+    v = rmsprop.Variable(np.zeros((2, 2)), name="kernel")
+    storage = v.value
+    assert v.assign([[1.0, 2.0], [3.0, 4.0]]) is v
+    assert v.value is storage
+    np.testing.assert_array_equal(v.numpy(), [[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(ValueError) as info:
+        v.assign([1.0, 2.0, 3.0, 4.0])
+    message = str(info.value)
+    assert "kernel" in message and "(4,)" in message and "(2, 2)" in message
+    np.testing.assert_array_equal(v.numpy(), [[1.0, 2.0], [3.0, 4.0]])
+    v.assign(rmsprop.Variable(np.full((2, 2), 7.0)))
+    np.testing.assert_array_equal(v.numpy(), np.full((2, 2), 7.0))
+
+
+def test_assign_add_and_sub():
+    v = rmsprop.Variable([1.0, 2.0])
+    v.assign_add([0.5, 0.5])
+    v.assign_sub([1.0, 0.0])
+    np.testing.assert_array_equal(v.numpy(), np.array([0.5, 2.5], dtype=np.float32))
+
+
+def test_shape_dtype_name_ndim_size():
+    v = rmsprop.Variable(np.zeros((2, 3)), dtype="float64", name="kernel")
+    assert v.shape == (2, 3)
+    assert v.dtype == "float64" and isinstance(v.dtype, str)
+    assert v.name == "kernel"
+    assert v.ndim == 2 and v.size == 6 and len(v) == 2
+    assert rmsprop.Variable(1.0).name == "variable"
+    assert "kernel" in repr(v)
+
+
+def test_bad_names_and_values():
+    with pytest.raises(TypeError, match="name"):
+        rmsprop.Variable([1.0], name=5)
+    with pytest.raises(TypeError, match="value"):
+        rmsprop.Variable(["a", "b"])
+    with pytest.raises(TypeError, match="dtype"):
+        rmsprop.Variable([1.0], dtype="not-a-dtype")
+
+
+def test_asarray_and_arithmetic():
+    v = rmsprop.Variable([1.0, 2.0, 3.0])
+    array = np.asarray(v)
+    assert isinstance(array, np.ndarray)
+    np.testing.assert_array_equal(array, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(np.asarray(v, dtype=np.float64), [1.0, 2.0, 3.0])
+    copy = np.array(v, copy=True)
+    copy[0] = 50.0
+    assert v.numpy()[0] == 1.0
+    for result, expected in [(v + 1, [2.0, 3.0, 4.0]), (2 * v, [2.0, 4.0, 6.0]),
+                             (v - v, [0.0, 0.0, 0.0]), (v ** 2, [1.0, 4.0, 9.0]),
+                             (-v, [-1.0, -2.0, -3.0]), (np.sqrt(v), np.sqrt([1.0, 2.0, 3.0])),
+                             (v[1:], [2.0, 3.0])]:
+        assert type(result) is np.ndarray
+        np.testing.assert_allclose(result, expected, rtol=1e-7)
+    assert float(rmsprop.Variable(2.5)) == 2.5
+    assert int(rmsprop.Variable(3.0)) == 3
+    # Arithmetic made a new array: the variable is unchanged.
+    np.testing.assert_array_equal(v.numpy(), [1.0, 2.0, 3.0])
+
+
+def test_default_dtype_is_floatx():
+    assert rmsprop.floatx() == "float32"
+    assert rmsprop.Variable([1.0, 2.0]).dtype == "float32"
+    assert rmsprop.Variable(np.float64(1.0)).dtype == "float32"
+    assert rmsprop.Variable(np.zeros(2, dtype=np.float64)).dtype == "float32"
+    with floatx_as("float64"):
+        assert rmsprop.Variable([1.0]).dtype == "float64"
+    with floatx_as("float16"):
+        assert rmsprop.Variable([1.0]).dtype == "float16"
+    assert rmsprop.Variable([1.0], dtype="float64").dtype == "float64"
+
+
+@pytest.mark.parametrize("value", [3, [1, 2, 3]], ids=["int", "int-list"])
+def test_default_dtype_for_python_ints_is_floatx(value):
+    assert rmsprop.Variable(value).dtype == "float32"
+
+
+def test_floatx_get_set_and_bad_value():
+    assert rmsprop.floatx() == "float32"
+    with floatx_as("float64"):
+        assert rmsprop.floatx() == "float64"
+    assert rmsprop.floatx() == "float32"
+    for bad in ("float8", "int32", None, 32, "Float32"):
+        with pytest.raises(ValueError) as info:
+            rmsprop.set_floatx(bad)
+        assert repr(bad) in str(info.value)
+        assert rmsprop.floatx() == "float32"
+
+
+# ---------------------------------------------------------------------------
+# Plain NumPy arrays, dtypes, memory order
+
+RNG = np.random.default_rng(21)
+INIT = [RNG.uniform(-1, 1, (3, 4)), RNG.uniform(-1, 1, (5,)), RNG.uniform(-1, 1, (2, 2, 2))]
+GRADS = [[RNG.uniform(-1, 1, v.shape) for v in INIT] for _ in range(4)]
+CONFIGS = [
+    {},
+    dict(momentum=0.9, centered=True),
+    dict(weight_decay=0.05, clipnorm=0.5, use_ema=True, ema_overwrite_frequency=2),
+    dict(gradient_accumulation_steps=2, global_clipnorm=1.0, loss_scale_factor=2.0),
+]
+
+
+def train(variables, dtype, config, grad_order="C"):
+    optimizer = rmsprop.RMSprop(learning_rate=0.05, **config)
+    for grads in GRADS:
+        optimizer.apply([np.array(g, dtype=dtype, order=grad_order) for g in grads], variables)
+    optimizer.finalize_variable_values(variables)
+    return optimizer
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_plain_arrays_updated_in_place_like_variables(dtype, config):
+    arrays = [np.array(v, dtype=dtype) for v in INIT]
+    ids = [id(a) for a in arrays]
+    train(arrays, dtype, config)
+    variables = [rmsprop.Variable(v, dtype=dtype) for v in INIT]
+    train(variables, dtype, config)
+    assert [id(a) for a in arrays] == ids
+    for array, variable in zip(arrays, variables):
+        assert array.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(array, variable.numpy())
+        assert not np.array_equal(array, np.array(INIT[0] if array.shape == (3, 4) else
+                                                  INIT[1] if array.shape == (5,) else INIT[2],
+                                                  dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_each_float_dtype_against_reference(dtype):
+    config = dict(momentum=0.5, centered=True, weight_decay=0.01)
+    variables = [rmsprop.Variable(v, dtype=dtype) for v in INIT]
+    optimizer = rmsprop.RMSprop(learning_rate=0.05, **config)
+    # float64 variables are computed in floatx (float32) unless floatx is float64.
+    compute = "float32" if dtype == "float64" else dtype
+    reference = ReferenceRMSprop(INIT, dtype=dtype, compute=compute,
+                                 learning_rate=stored_rate(0.05), **config)
+    for grads in GRADS:
+        optimizer.apply([np.array(g, dtype=dtype) for g in grads], variables)
+        reference.step(grads)
+    for variable, want in zip(variables, reference.vars):
+        assert variable.dtype == dtype
+        assert_close(variable.numpy(), want, compute)
+
+
+def test_mixed_dtypes_in_one_optimizer():
+    dtypes = ["float16", "float32", "float64"]
+    variables = [rmsprop.Variable(v, dtype=d) for v, d in zip(INIT, dtypes)]
+    optimizer = rmsprop.RMSprop(learning_rate=0.05, momentum=0.3)
+    for grads in GRADS:
+        optimizer.apply([np.array(g, dtype=d) for g, d in zip(grads, dtypes)], variables)
+    for index, dtype in enumerate(dtypes):
+        compute = "float32" if dtype == "float64" else dtype
+        reference = ReferenceRMSprop([INIT[index]], dtype=dtype, compute=compute,
+                                     learning_rate=stored_rate(0.05), momentum=0.3)
+        for grads in GRADS:
+            reference.step([grads[index]])
+        assert variables[index].dtype == dtype
+        assert_close(variables[index].numpy(), reference.vars[0], compute)
+
+
+@pytest.mark.parametrize("var_dtype, grad_dtype", [
+    ("float32", "float64"), ("float32", "float16"), ("float64", "float32"),
+    ("float16", "float32"), ("float32", "int64")])
+def test_gradients_of_another_dtype_are_cast(var_dtype, grad_dtype):
+    config = dict(momentum=0.5, clipvalue=0.8)
+    grads = [[np.array(g * 4, dtype=grad_dtype) for g in step] for step in GRADS]
+    cast = [rmsprop.Variable(v, dtype=var_dtype) for v in INIT]
+    given = [rmsprop.Variable(v, dtype=var_dtype) for v in INIT]
+    first, second = rmsprop.RMSprop(**config), rmsprop.RMSprop(**config)
+    for step in grads:
+        first.apply([g.astype(var_dtype) for g in step], cast)
+        given_step = [g.copy() for g in step]
+        second.apply(given_step, given)
+        for g, original in zip(given_step, step):
+            assert g.dtype == np.dtype(grad_dtype)
+            np.testing.assert_array_equal(g, original)
+    for a, b in zip(cast, given):
+        assert b.dtype == var_dtype
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_c_and_f_order_give_identical_results(dtype, config):
+    c_arrays = [np.array(v, dtype=dtype, order="C") for v in INIT]
+    f_arrays = [np.array(v, dtype=dtype, order="F") for v in INIT]
+    assert not f_arrays[0].flags.c_contiguous
+    train(c_arrays, dtype, config, grad_order="C")
+    train(f_arrays, dtype, config, grad_order="F")
+    mixed = [np.array(v, dtype=dtype, order="F") for v in INIT]
+    train(mixed, dtype, config, grad_order="C")
+    for c, f, m in zip(c_arrays, f_arrays, mixed):
+        assert f.flags.f_contiguous
+        np.testing.assert_array_equal(c, f)
+        np.testing.assert_array_equal(c, m)
+
+
+def test_strided_view_is_updated_in_place():
+    base = np.zeros((4, 6))
+    base[:, ::2] = np.arange(12).reshape(4, 3) / 10.0
+    view = base[:, ::2]
+    expected = rmsprop.Variable(view.copy(), dtype="float64")
+    grads = np.linspace(-1, 1, 12).reshape(4, 3)
+    rmsprop.RMSprop(momentum=0.5).apply([grads], [view])
+    rmsprop.RMSprop(momentum=0.5).apply([grads], [expected])
+    np.testing.assert_array_equal(base[:, ::2], expected.numpy())
+    np.testing.assert_array_equal(base[:, 1::2], 0.0)   # the gaps are untouched
+
+
+def test_mixing_variables_and_arrays():
+    array = np.array(INIT[0], dtype="float32")
+    variable = rmsprop.Variable(INIT[1], name="v")
+    reference = [rmsprop.Variable(INIT[0]), rmsprop.Variable(INIT[1])]
+    first, second = rmsprop.RMSprop(momentum=0.2), rmsprop.RMSprop(momentum=0.2)
+    for grads in GRADS:
+        first.apply([np.float32(grads[0]), np.float32(grads[1])], [array, variable])
+        second.apply([np.float32(grads[0]), np.float32(grads[1])], reference)
+    np.testing.assert_array_equal(array, reference[0].numpy())
+    np.testing.assert_array_equal(variable.numpy(), reference[1].numpy())
+
+
+def test_two_optimizers_sharing_variables_stay_correct():
+    # The second optimizer may move the Variables' storage; the first must notice.
+    shared = [rmsprop.Variable(v) for v in INIT[:2]]
+    copies = [rmsprop.Variable(v) for v in INIT[:2]]
+    opt_a, opt_b = rmsprop.RMSprop(momentum=0.5), rmsprop.RMSprop(rho=0.5)
+    ref_a, ref_b = rmsprop.RMSprop(momentum=0.5), rmsprop.RMSprop(rho=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for grads in GRADS:
+            g = [np.float32(x) for x in grads[:2]]
+            opt_a.apply(g, shared)
+            opt_b.apply([g[1], g[0]], [shared[1], shared[0]])
+            ref_a.apply(g, copies)
+            ref_b.apply([g[1], g[0]], [copies[1], copies[0]])
+    for a, b in zip(shared, copies):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
