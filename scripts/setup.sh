@@ -9,6 +9,8 @@
 #   (c) per-checkout Python venv at .venv (system interpreter, with system
 #       site-packages for Debian's numpy/pytest/rpy2) + editable install of
 #       the rmsprop engine from python/
+#   (c2) record .venv/bin/python for the R package, in the file "python" of
+#       tools::R_user_dir("rmsprop", "config") (read on first use by the package)
 #   (d) the R package in this checkout (once DESCRIPTION exists), reinstalled
 #       whenever R/, DESCRIPTION, NAMESPACE, man/, inst/ or src/ change
 #
@@ -175,6 +177,25 @@ step_engine() {
 }
 
 # ---------------------------------------------------------------------------
+# (c2) record this checkout's Python for the R package (read lazily on first
+#      use by library(rmsprop), so it works without RETICULATE_PYTHON)
+# ---------------------------------------------------------------------------
+step_record_python() {
+  command -v Rscript >/dev/null 2>&1 || { say rpython "skipped: Rscript not found"; return; }
+  local file
+  file="$(Rscript -e 'cat(file.path(tools::R_user_dir("rmsprop", "config"), "python"))' 2>/dev/null)" \
+    || die rpython "could not ask R for tools::R_user_dir()"
+  if [ -f "$file" ] && [ "$(head -n1 "$file")" = "$VPY" ]; then
+    say rpython "skipped: $file already names $VPY"
+    return
+  fi
+  mkdir -p "$(dirname "$file")" || die rpython "cannot create $(dirname "$file")"
+  printf '%s\n' "$VPY" > "$file.tmp.$$" && mv -f "$file.tmp.$$" "$file" \
+    || die rpython "cannot write $file"
+  say rpython "done: recorded $VPY in $file"
+}
+
+# ---------------------------------------------------------------------------
 # (d) the R package of this checkout
 # ---------------------------------------------------------------------------
 rpkg_fingerprint() {
@@ -234,6 +255,7 @@ step_apt
 step_reticulate
 step_venv
 step_engine
+step_record_python
 step_rpkg
 touch "$VENV/.setup-done"
 say all "done in $((SECONDS - T0))s"

@@ -673,6 +673,11 @@ class BaseOptimizer:
         elif self.built:
             self._restore_variables(state)
         else:
+            # The counters exist before building: take them now, so that
+            # `iterations` and a schedule's rate are right straight away;
+            # the slots follow when the optimizer is built.
+            for variable, value in zip(self.variables, values):
+                variable.assign(value)
             self._pending_state = state
 
     def _restore_variables(self, state):

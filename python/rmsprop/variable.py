@@ -21,7 +21,7 @@ def storage_epoch():
     return _storage_epoch
 
 
-def _float_dtype_name(dtype, argument):
+def _dtype(dtype, argument):
     try:
         resolved = np.dtype(dtype)
     except TypeError:
@@ -49,9 +49,12 @@ class Variable(np.lib.mixins.NDArrayOperatorsMixin):
             )
         if dtype is None:
             dtype = config.floatx()
+        dtype = _dtype(dtype, "dtype")
+        if dtype.kind not in "biuf":
+            raise TypeError(f"`dtype` must be a real numeric dtype such as float32; got {dtype}.")
         # np.array copies: the caller's array (possibly read-only, e.g. from R)
         # is never aliased.
-        self._value = np.array(source, dtype=_float_dtype_name(dtype, "dtype"), order="C", copy=True)
+        self._value = np.array(source, dtype=dtype, order="C", copy=True)
 
     # -- Keras interface ---------------------------------------------------
     @property

@@ -54,7 +54,8 @@ def from_r(r):
     import __main__
 
     def fetch(expression):
-        r(f"reticulate::py[['_from_r']] <- ({expression})")
+        r(f"reticulate::py_set_attr(reticulate::import_main(convert = FALSE), '_from_r', "
+          f"({expression}))")
         value = getattr(__main__, "_from_r")
         delattr(__main__, "_from_r")
         return value
@@ -68,6 +69,6 @@ def to_r(r):
 
     def bind(name, value):
         __main__._to_r = value
-        r(f"{name} <- reticulate::py[['_to_r']]")
+        r(f"{name} <- reticulate::py_get_attr(reticulate::import_main(), '_to_r')")
         del __main__._to_r
     return bind

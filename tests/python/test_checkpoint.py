@@ -245,3 +245,18 @@ def test_callable_learning_rate_cannot_be_saved(tmp_path):
 def test_save_rejects_non_optimizers(tmp_path):
     with pytest.raises(TypeError, match="optimizer"):
         rmsprop.save_optimizer({"learning_rate": 0.1}, tmp_path / "c.npz")
+
+
+def test_loaded_optimizer_reports_iterations_and_rate_before_it_is_built(tmp_path):
+    schedule = rmsprop.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)
+    optimizer = rmsprop.RMSprop(learning_rate=schedule)
+    variable = rmsprop.Variable(np.ones(3))
+    for _ in range(3):
+        optimizer.apply([np.full(3, 0.5)], [variable])
+    path = tmp_path / "ckpt.npz"
+    rmsprop.save_optimizer(optimizer, path)
+    loaded = rmsprop.load_optimizer(path)
+    assert not loaded.built
+    assert loaded.iterations == 3
+    # 0.1 * 0.5 ** (3 / 2), the schedule at the restored step, not at step 0.
+    assert loaded.learning_rate == pytest.approx(0.1 * 0.5 ** 1.5, rel=1e-6)

@@ -281,3 +281,9 @@ def test_two_optimizers_sharing_variables_stay_correct():
             ref_b.apply([g[1], g[0]], [copies[1], copies[0]])
     for a, b in zip(shared, copies):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["complex128", "object", "U3"])
+def test_variable_rejects_non_real_dtypes(dtype):
+    with pytest.raises(TypeError, match="dtype"):
+        rmsprop.Variable([1.0, 2.0], dtype=dtype)

@@ -1,0 +1,187 @@
+#' Apply one optimizer step to R values
+#'
+#' The R way to train: pass the current parameters and their gradients, get
+#' the updated parameters back. The optimizer keeps its state (slots such as
+#' the RMSprop velocity) between calls, matched to the parameters by
+#' position, so call it with parameters of the same structure every time
+#' (a changed structure is an error: use a new optimizer for a new model).
+#'
+#' `params` and `grads` are a numeric vector or array, or a (named) list of
+#' them, with the same structure: the same length, names and dims. A vector
+#' without `dim` is trained as a 1-d array, an array as an array of its dims.
+#' A `NULL` gradient in a list means "no gradient for this parameter this
+#' step" (the parameter is left unchanged, as in Keras).
+#'
+#' The first call builds the optimizer on new engine variables of `dtype`,
+#' named after the list names (or `"param_1"`, ...), which is what weight
+#' decay exclusions by name (`optimizer$exclude_from_weight_decay(var_names
+#' = ...)`) see. Updates are computed in `dtype`: `"float64"` (R's
+#' precision) by default, `"float32"` to reproduce Keras' float32
+#' trajectories. An optimizer loaded with [load_optimizer()] takes up its
+#' saved state at the first call.
+#'
+#' @param optimizer An optimizer from [optimizer_rmsprop()] or
+#'   [optimizer_loss_scale()] (or [load_optimizer()]), not built on engine
+#'   variables.
+#' @param grads The gradients: the same structure as `params`.
+#' @param params The current parameter values: a numeric vector or array, or
+#'   a (named) list of them.
+#' @param ... Must be empty.
+#' @param dtype `"float64"` (default) or `"float32"`: the precision the
+#'   optimizer computes and keeps its variables in. Fixed at the first call.
+#' @return The updated parameters, with the structure, names, dims and
+#'   attributes of `params`, as doubles.
+#' @export
+#' @examplesIf rmsprop::engine_available()
+#' # Least squares: y = X %*% w + b
+#' set.seed(1)
+#' X <- matrix(rnorm(200), 100, 2)
+#' y <- X %*% c(2, -1) + 0.5
+#' params <- list(w = matrix(0, 2, 1), b = 0)
+#' opt <- optimizer_rmsprop(learning_rate = 0.05)
+#' for (i in 1:300) {
+#'   r <- drop(X %*% params$w + params$b - y)
+#'   grads <- list(w = 2 * crossprod(X, r) / 100, b = 2 * mean(r))
+#'   params <- optimizer_apply(opt, grads, params)
+#' }
+#' params
+#' opt$iterations
+optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
+  if (...length()) check_dots_empty(...)
+  # (inherits() only: this is the hot path; a stale pointer fails in reticulate)
+  if (!inherits(optimizer, optimizer_classes)) check_optimizer(optimizer, "optimizer")
+  default_dtype <- identical(dtype, "float64")
+  if (!default_dtype) dtype <- check_choice(dtype, "dtype", c("float64", "float32", "float16"))
+  if (is.list(params) && !is.data.frame(params)) {
+    n <- length(params)
+    if (!n) arg_error("params", "a numeric vector or array, or a non-empty list of them", params)
+    if (!is.list(grads) || is.data.frame(grads)) {
+      arg_error("grads", sprintf("a list like `params` (of %d element%s)", n,
+                                 if (n == 1L) "" else "s"), grads)
+    }
+    if (length(grads) != n) {
+      rmsprop_abort(sprintf("`grads` must have the structure of `params`: `params` has %d element%s, `grads` has %d.",
+                            n, if (n == 1L) "" else "s", length(grads)),
+                    class = "rmsprop_argument_error")
+    }
+    keys <- names(params)
+    if (!identical(names(grads), keys) && !is.null(names(grads))) {
+      rmsprop_abort(sprintf("`grads` must have the names of `params` (%s); got %s.",
+                            paste(keys, collapse = ", "), paste(names(grads), collapse = ", ")),
+                    class = "rmsprop_argument_error")
+    }
+    if (is.null(keys)) {
+      keys <- paste0("param_", seq_len(n))
+    } else if (!all(nzchar(keys))) {
+      blank <- !nzchar(keys)
+      keys[blank] <- paste0("param_", which(blank))
+    }
+    values <- vector("list", n)
+    gradients <- vector("list", n)
+    any_null <- FALSE
+    for (i in seq_len(n)) {
+      p <- params[[i]]
+      g <- grads[[i]]
+      if (!is.numeric(p)) {
+        arg_error("params", sprintf("numeric; element %d ('%s') is", i, keys[[i]]), p)
+      }
+      # `dim(x) <- n` (not `dim<-`(x, n)) lets R wrap a large vector instead
+      # of copying it; reticulate then hands NumPy a view of R's memory.
+      if (is.null(dim(p))) dim(p) <- length(p)
+      values[[i]] <- p
+      if (is.null(g)) {
+        any_null <- TRUE
+      } else {
+        if (!is.numeric(g)) {
+          arg_error("grads", sprintf("numeric (or NULL); element %d ('%s') is", i, keys[[i]]), g)
+        }
+        if (!same_shape(p, g)) shape_error(p, g, keys[[i]])
+        if (is.null(dim(g))) dim(g) <- length(g)
+        gradients[[i]] <- g
+      }
+    }
+  } else {
+    if (!is.numeric(params)) arg_error("params", "a numeric vector or array, or a list of them", params)
+    if (!is.numeric(grads)) arg_error("grads", "a numeric vector or array like `params`", grads)
+    if (!same_shape(params, grads)) shape_error(params, grads, NULL)
+    keys <- "param_1"
+    any_null <- FALSE
+    p <- params
+    g <- grads
+    if (is.null(dim(p))) dim(p) <- length(p)
+    if (is.null(dim(g))) dim(g) <- length(g)
+    values <- list(p)
+    gradients <- list(g)
+  }
+
+  apply_to_values <- .rmsprop$apply_to_values
+  if (is.null(apply_to_values)) {
+    engine()
+    apply_to_values <- .rmsprop$apply_to_values
+  }
+  # dtype = "float64" is the engine's default: not sent, to save a conversion.
+  result <- tryCatch(
+    if (any_null) {
+      apply_without_gradients(apply_to_values, optimizer, gradients, values, dtype, keys)
+    } else if (default_dtype) {
+      apply_to_values(optimizer, gradients, values, names = as.list(keys))
+    } else {
+      apply_to_values(optimizer, gradients, values, dtype = dtype, names = as.list(keys))
+    },
+    python.builtin.BaseException = function(e) {
+      rmsprop_abort(python_message(e), class = "rmsprop_engine_error")
+    })
+  out <- reticulate::py_to_r(result)
+
+  if (is.list(params) && !is.data.frame(params)) {
+    for (i in seq_along(out)) {
+      attributes(out[[i]]) <- attributes(params[[i]])
+    }
+    attributes(out) <- attributes(params)
+    out
+  } else {
+    out <- out[[1L]]
+    attributes(out) <- attributes(params)
+    out
+  }
+}
+
+same_shape <- function(p, g) {
+  dp <- dim(p)
+  dg <- dim(g)
+  if (is.null(dp) && is.null(dg)) return(length(p) == length(g))
+  if (is.null(dp) || is.null(dg)) {
+    # a vector matches a 1-d array of its length
+    d <- if (is.null(dp)) dg else dp
+    return(length(d) == 1L && length(p) == length(g))
+  }
+  identical(as.integer(dp), as.integer(dg))
+}
+
+shape_label <- function(x) {
+  if (is.null(dim(x))) sprintf("length %d", length(x)) else sprintf("dim c(%s)", paste(dim(x), collapse = ", "))
+}
+
+shape_error <- function(p, g, key) {
+  rmsprop_abort(sprintf("`grads` must have the shape of `params`%s: the parameter has %s, its gradient %s.",
+                        if (is.null(key)) "" else sprintf(" (element '%s')", key),
+                        shape_label(p), shape_label(g)),
+                class = "rmsprop_argument_error")
+}
+
+# Some gradients are NULL: the engine's Python warning (printed on stderr) is
+# replaced by an R warning.
+apply_without_gradients <- function(apply_to_values, optimizer, gradients, values, dtype, keys) {
+  warnings <- reticulate::import("warnings", convert = FALSE)
+  result <- with(warnings$catch_warnings(), {
+    warnings$simplefilter("ignore")
+    apply_to_values(optimizer, gradients, values, dtype = dtype, names = as.list(keys))
+  })
+  missing <- keys[vapply(gradients, is.null, logical(1))]
+  warning(sprintf("Gradients do not exist for %s %s; %s left unchanged this step.",
+                  if (length(missing) == 1L) "parameter" else "parameters",
+                  paste0("'", missing, "'", collapse = ", "),
+                  if (length(missing) == 1L) "it is" else "they are"),
+          call. = FALSE)
+  result
+}

@@ -1,0 +1,51 @@
+#' Save an optimizer to a file and load it back
+#'
+#' `save_optimizer()` writes the optimizer's class, config and state (every
+#' optimizer variable, and the shapes and dtypes of the variables it was
+#' built on) to one `.npz` file, atomically. `load_optimizer()` rebuilds it.
+#' The files are the engine's checkpoints: interchangeable with Python's
+#' `rmsprop.save_optimizer()` / `rmsprop.load_optimizer()`.
+#'
+#' A loaded optimizer takes up the saved state when it is built on variables
+#' of the same shapes and dtypes, in the same order: for an optimizer driven
+#' by [optimizer_apply()], at the next `optimizer_apply()` call (with the
+#' parameters as they were when it was saved, training continues exactly as
+#' it would have without the save). An optimizer whose learning rate is a
+#' function cannot be saved.
+#'
+#' @param optimizer An optimizer from [optimizer_rmsprop()] or
+#'   [optimizer_loss_scale()].
+#' @param path The file to write or read (`~` is expanded).
+#' @return `save_optimizer()`: the absolute path, invisibly.
+#'   `load_optimizer()`: the optimizer.
+#' @export
+#' @examplesIf rmsprop::engine_available()
+#' opt <- optimizer_rmsprop(learning_rate = 0.1, momentum = 0.9)
+#' params <- c(a = 1, b = 2)
+#' params <- optimizer_apply(opt, c(a = 0.5, b = -0.5), params)
+#' path <- tempfile(fileext = ".npz")
+#' save_optimizer(opt, path)
+#' opt2 <- load_optimizer(path)
+#' identical(optimizer_apply(opt, c(0.1, 0.1), params),
+#'           optimizer_apply(opt2, c(0.1, 0.1), params))
+#' unlink(path)
+save_optimizer <- function(optimizer, path) {
+  check_optimizer(optimizer, "optimizer")
+  path <- check_path(path, "path")
+  dir <- dirname(path)
+  if (!dir.exists(dir)) {
+    rmsprop_abort(sprintf("`path`: cannot save to '%s': the directory '%s' does not exist.",
+                          path, dir), class = "rmsprop_argument_error")
+  }
+  invisible(py_try(engine()$save_optimizer(optimizer, path)))
+}
+
+#' @rdname save_optimizer
+#' @export
+load_optimizer <- function(path) {
+  path <- check_path(path, "path")
+  if (!file.exists(path)) {
+    rmsprop_abort(sprintf("`path`: no checkpoint at '%s'.", path), class = "rmsprop_argument_error")
+  }
+  py_try(engine()$load_optimizer(path))
+}

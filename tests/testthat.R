@@ -1,0 +1,4 @@
+library(testthat)
+library(rmsprop)
+
+test_check("rmsprop")

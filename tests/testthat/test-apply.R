@@ -1,0 +1,128 @@
+test_that("optimizer_apply() trains least squares to near-zero loss", {
+  skip_if_no_engine()
+  set.seed(42)
+  n <- 100
+  X <- matrix(rnorm(n * 3), n, 3)
+  y <- drop(X %*% c(1.5, -2, 0.5) + 0.75)
+  params <- list(w = matrix(0, 3, 1), b = 0)
+  loss <- function(p) mean((X %*% p$w + p$b - y)^2)
+  schedule <- learning_rate_schedule_exponential_decay(0.05, decay_steps = 200, decay_rate = 0.5)
+  opt <- optimizer_rmsprop(learning_rate = schedule)
+  start <- loss(params)
+  for (i in 1:1500) {
+    r <- drop(X %*% params$w + params$b - y)
+    grads <- list(w = 2 * crossprod(X, r) / n, b = 2 * mean(r))
+    params <- optimizer_apply(opt, grads, params)
+  }
+  expect_lt(loss(params), 1e-6 * start)
+  expect_equal(drop(params$w), c(1.5, -2, 0.5), tolerance = 1e-3)
+  expect_equal(params$b, 0.75, tolerance = 1e-3)
+  # structure is kept: a 3 x 1 matrix and a plain scalar
+  expect_identical(dim(params$w), c(3L, 1L))
+  expect_null(attributes(params$b))
+  expect_identical(names(params), c("w", "b"))
+  expect_identical(opt$iterations, 1500L)
+})
+
+test_that("results match plain-R RMSprop, whatever the memory order", {
+  skip_if_no_engine()
+  p0 <- matrix(c(1, -2, 3, 0.5, 4, -1), 3, 2)
+  grads <- list(matrix(c(0.1, 2, -3, 0.4, 5, -0.6), 3, 2),
+                matrix(c(1, -1, 2, -2, 3, -3), 3, 2),
+                matrix(c(-0.5, 0.25, 1, 2, -4, 8), 3, 2))
+  for (centered in c(FALSE, TRUE)) {
+    opt <- optimizer_rmsprop(learning_rate = 0.1, momentum = 0.5, centered = centered)
+    p <- p0
+    for (g in grads) p <- optimizer_apply(opt, g, p)
+    expected <- r_rmsprop(p0, grads, lr = opt$learning_rate, momentum = 0.5,
+                          centered = centered)
+    expect_equal(p, expected, tolerance = 1e-14)
+  }
+  # a 3-d array and its transposes
+  a <- array(seq_len(24) / 7, c(2, 3, 4))
+  g <- array(sin(seq_len(24)), c(2, 3, 4))
+  opt <- optimizer_rmsprop(learning_rate = 0.1)
+  expect_equal(optimizer_apply(opt, g, a), r_rmsprop(a, list(g), lr = opt$learning_rate),
+               tolerance = 1e-14)
+  opt_t <- optimizer_rmsprop(learning_rate = 0.1)
+  at <- aperm(a)
+  expect_equal(optimizer_apply(opt_t, aperm(g), at),
+               aperm(r_rmsprop(a, list(g), lr = opt$learning_rate)), tolerance = 1e-14)
+})
+
+test_that("optimizer_apply() keeps structure, names, dims and attributes", {
+  skip_if_no_engine()
+  opt <- optimizer_rmsprop()
+  m <- matrix(1:6, 2, 3, dimnames = list(c("a", "b"), c("x", "y", "z")))
+  params <- list(m = m, v = c(p = 1, q = 2), s = 3L, one_d = array(1:2, 2))
+  grads <- list(m = m, v = c(1, 1), s = 1, one_d = array(1, 2))
+  out <- optimizer_apply(opt, grads, params)
+  expect_identical(names(out), names(params))
+  for (k in names(params)) {
+    expect_identical(attributes(out[[k]]), attributes(params[[k]]))
+    expect_identical(storage.mode(out[[k]]), "double")
+  }
+  # a single vector (no list), and unnamed lists
+  expect_identical(names(optimizer_apply(optimizer_rmsprop(), c(a = 1, b = 1), c(a = 1, b = 2))),
+                   c("a", "b"))
+  un <- optimizer_apply(optimizer_rmsprop(), list(1, c(1, 1)), list(1, c(2, 3)))
+  expect_null(names(un))
+  expect_length(un[[2]], 2)
+  # the engine names the variables after the list names (or param_i)
+  opt2 <- optimizer_rmsprop()
+  optimizer_apply(opt2, list(w = 1, 1), list(w = 1, 2))
+  expect_identical(vapply(opt2$variables, function(v) v$name, "")[-(1:2)],
+                   c("w_velocity", "param_2_velocity"))
+})
+
+test_that("NULL gradients leave their parameter unchanged", {
+  skip_if_no_engine()
+  opt <- optimizer_rmsprop(learning_rate = 0.1)
+  expect_warning(out <- optimizer_apply(opt, list(a = 1, b = NULL), list(a = 1, b = 2)),
+                 "'b'")
+  expect_identical(out$b, 2)
+  expect_lt(out$a, 1)
+})
+
+test_that("dtype = 'float32' reproduces float32 arithmetic", {
+  skip_if_no_engine()
+  p64 <- optimizer_apply(optimizer_rmsprop(learning_rate = 0.1), 1 / 3, 1 / 7)
+  p32 <- optimizer_apply(optimizer_rmsprop(learning_rate = 0.1), 1 / 3, 1 / 7, dtype = "float32")
+  np <- reticulate::import("numpy", convert = FALSE)
+  # a float32 value, returned as a double
+  expect_identical(p32, reticulate::py_to_r(np$float64(np$float32(p32))))
+  expect_false(identical(p32, p64))
+  expect_equal(p32, p64, tolerance = 1e-6)
+  opt <- optimizer_rmsprop()
+  optimizer_apply(opt, 1, 1, dtype = "float32")
+  expect_error(optimizer_apply(opt, 1, 1), "float32")
+})
+
+test_that("a changed structure between calls is a clear error", {
+  skip_if_no_engine()
+  opt <- optimizer_rmsprop()
+  optimizer_apply(opt, list(w = c(1, 1), b = 1), list(w = c(1, 2), b = 0))
+  expect_error(optimizer_apply(opt, list(w = c(1, 1)), list(w = c(1, 2))), "2 parameters")
+  expect_error(optimizer_apply(opt, list(w = c(1, 1, 1), b = 1), list(w = c(1, 2, 3), b = 0)),
+               "shape")
+  expect_error(optimizer_apply(opt, list(w = matrix(1, 2, 1), b = 1),
+                               list(w = matrix(1, 2, 1), b = 0)),
+               "shape")
+  e <- tryCatch(optimizer_apply(opt, list(w = 1), list(w = 1)), error = identity)
+  expect_s3_class(e, "rmsprop_engine_error")
+  expect_false(grepl("py_last_error|Traceback", conditionMessage(e)))
+})
+
+test_that("optimizer_apply() works with a loss-scale optimizer", {
+  skip_if_no_engine()
+  opt <- optimizer_loss_scale(optimizer_rmsprop(learning_rate = 0.1), initial_scale = 8,
+                              dynamic_growth_steps = 2)
+  expect_s3_class(opt, "rmsprop.loss_scale.LossScaleOptimizer")
+  p <- optimizer_apply(opt, c(8, 8), c(1, 1))
+  expect_equal(p, r_rmsprop(c(1, 1), list(c(1, 1)), lr = opt$learning_rate))
+  p2 <- optimizer_apply(opt, c(Inf, 1), p)
+  expect_identical(p2, p)
+  expect_identical(opt$iterations, 1L)
+  expect_identical(as.numeric(opt$dynamic_scale), 4)
+  expect_identical(opt$scale_loss(2), 8)
+})

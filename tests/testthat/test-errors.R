@@ -1,0 +1,122 @@
+test_that("optimizer_rmsprop() rejects bad arguments, naming them", {
+  skip_if_no_engine()
+  bad <- list(
+    learning_rate = list("a", NA, c(0.1, 0.2), -1, TRUE, list(1)),
+    rho = list("a", NA, c(0.5, 0.6), 2, NULL),
+    momentum = list("0", -1, NA_real_),
+    epsilon = list(-1, "a", Inf),
+    centered = list(NA, "yes", 1, c(TRUE, FALSE)),
+    weight_decay = list(-0.1, "a", NA),
+    clipnorm = list(0, "1", c(1, 2)),
+    clipvalue = list(-1, NA),
+    global_clipnorm = list(0, TRUE),
+    use_ema = list(NA, 1, "TRUE"),
+    ema_momentum = list(1.5, -0.1, "a"),
+    ema_overwrite_frequency = list(2.5, 0, "3", NA, c(1, 2)),
+    name = list(1, NA_character_, "", c("a", "b")),
+    loss_scale_factor = list(0, "2"),
+    gradient_accumulation_steps = list(1.5, 1, -2, "2", NA)
+  )
+  for (arg in names(bad)) {
+    for (value in bad[[arg]]) {
+      args <- list(value)
+      names(args) <- arg
+      if (is.null(value)) args <- stats::setNames(list(NULL), arg)
+      expect_error(do.call(optimizer_rmsprop, args), arg, fixed = TRUE,
+                   info = paste(arg, "=", deparse(value)))
+    }
+  }
+  expect_error(optimizer_rmsprop(clipnorm = 1, global_clipnorm = 1), "global_clipnorm")
+  e <- tryCatch(optimizer_rmsprop(rho = "a"), error = identity)
+  expect_s3_class(e, "rmsprop_error")
+})
+
+test_that("schedules reject bad arguments, naming them", {
+  skip_if_no_engine()
+  expect_error(learning_rate_schedule_exponential_decay("a", 10, 0.5), "initial_learning_rate")
+  expect_error(learning_rate_schedule_exponential_decay(0.1, 2.5, 0.5), "decay_steps")
+  expect_error(learning_rate_schedule_exponential_decay(0.1, 0, 0.5), "decay_steps")
+  expect_error(learning_rate_schedule_exponential_decay(0.1, 10, NA), "decay_rate")
+  expect_error(learning_rate_schedule_exponential_decay(0.1, 10, 0.5, staircase = NA), "staircase")
+  expect_error(learning_rate_schedule_exponential_decay(0.1, 10, 0.5, name = 1), "name")
+  expect_error(learning_rate_schedule_piecewise_constant_decay("a", c(1, 2)), "boundaries")
+  expect_error(learning_rate_schedule_piecewise_constant_decay(c(10, 5), c(1, 2, 3)), "boundaries")
+  expect_error(learning_rate_schedule_piecewise_constant_decay(10, c(1, 2, 3)), "values")
+  expect_error(learning_rate_schedule_piecewise_constant_decay(10, c(1, NA)), "values")
+  expect_error(learning_rate_schedule_polynomial_decay(0.1, 10, end_learning_rate = "a"),
+               "end_learning_rate")
+  expect_error(learning_rate_schedule_polynomial_decay(0.1, 10, power = NA), "power")
+  expect_error(learning_rate_schedule_polynomial_decay(0.1, 10, cycle = "no"), "cycle")
+  expect_error(learning_rate_schedule_inverse_time_decay(0.1, -1, 0.5), "decay_steps")
+  expect_error(learning_rate_schedule_cosine_decay(0.1, 10, alpha = "a"), "alpha")
+  expect_error(learning_rate_schedule_cosine_decay(0.1, 10, warmup_target = "a"), "warmup_target")
+  expect_error(learning_rate_schedule_cosine_decay(0.1, 10, warmup_steps = 1.5), "warmup_steps")
+  expect_error(learning_rate_schedule_cosine_decay_restarts(0.1, 1.5), "first_decay_steps")
+  expect_error(learning_rate_schedule_cosine_decay_restarts(0.1, 10, t_mul = NA), "t_mul")
+  expect_error(learning_rate_schedule_cosine_decay_restarts(0.1, 10, m_mul = "a"), "m_mul")
+})
+
+test_that("optimizer_loss_scale() and rmsprop_variable() reject bad arguments", {
+  skip_if_no_engine()
+  expect_error(optimizer_loss_scale(1), "inner_optimizer")
+  expect_error(optimizer_loss_scale(optimizer_loss_scale(optimizer_rmsprop())), "inner_optimizer")
+  expect_error(optimizer_loss_scale(optimizer_rmsprop(), initial_scale = 0), "initial_scale")
+  expect_error(optimizer_loss_scale(optimizer_rmsprop(), dynamic_growth_steps = 2.5),
+               "dynamic_growth_steps")
+  expect_error(optimizer_loss_scale(optimizer_rmsprop(), name = 1), "name")
+  expect_error(optimizer_loss_scale(optimizer_rmsprop(), learning_rate = 0.1), "learning_rate")
+  expect_error(rmsprop_variable("a"), "value")
+  expect_error(rmsprop_variable(1, dtype = 1), "dtype")
+  expect_error(rmsprop_variable(1, dtype = "complex128"), "dtype")
+  expect_error(rmsprop_variable(1, name = NA), "name")
+})
+
+test_that("optimizer_apply() rejects bad input before Python, naming the argument", {
+  skip_if_no_engine()
+  opt <- optimizer_rmsprop()
+  expect_error(optimizer_apply(1, 1, 1), "optimizer")
+  expect_error(optimizer_apply(opt, 1, "a"), "params")
+  expect_error(optimizer_apply(opt, 1, TRUE), "params")
+  expect_error(optimizer_apply(opt, "a", 1), "grads")
+  expect_error(optimizer_apply(opt, c(1, 2), 1), "grads")
+  expect_error(optimizer_apply(opt, matrix(1, 2, 2), matrix(1, 4, 1)), "grads")
+  expect_error(optimizer_apply(opt, 1, list(a = 1)), "grads")
+  expect_error(optimizer_apply(opt, list(a = 1), list(a = 1, b = 2)), "grads")
+  expect_error(optimizer_apply(opt, list(b = 1), list(a = 1)), "grads")
+  expect_error(optimizer_apply(opt, list(a = "x"), list(a = 1)), "grads")
+  expect_error(optimizer_apply(opt, list(a = 1), list(a = "x")), "params")
+  expect_error(optimizer_apply(opt, list(), list()), "params")
+  expect_error(optimizer_apply(opt, 1, 1, dtype = "float8"), "dtype")
+  expect_error(optimizer_apply(opt, 1, 1, dtype = NA), "dtype")
+  expect_error(optimizer_apply(opt, 1, 1, foo = 2), "...", fixed = TRUE)
+  # nothing reached the engine
+  expect_false(opt$built)
+})
+
+test_that("errors only the engine detects come back as clean R errors", {
+  skip_if_no_engine()
+  opt <- optimizer_rmsprop()
+  w <- rmsprop_variable(1, name = "w")
+  opt$build(list(w))
+  e <- tryCatch(optimizer_apply(opt, 1, 1), error = identity)
+  expect_s3_class(e, "rmsprop_engine_error")
+  expect_match(conditionMessage(e), "already built")
+  expect_false(grepl("py_last_error|Traceback|ValueError", conditionMessage(e)))
+  expect_null(conditionCall(e))
+})
+
+test_that("checkpoint functions reject bad input", {
+  skip_if_no_engine()
+  expect_error(save_optimizer(1, tempfile()), "optimizer")
+  expect_error(save_optimizer(optimizer_rmsprop(), 1), "path")
+  expect_error(save_optimizer(optimizer_rmsprop(), file.path(tempfile(), "x.npz")), "path")
+  expect_error(load_optimizer(tempfile()), "path")
+  expect_error(load_optimizer(NA_character_), "path")
+  junk <- tempfile()
+  writeLines("not a checkpoint", junk)
+  e <- tryCatch(load_optimizer(junk), error = identity)
+  expect_s3_class(e, "rmsprop_engine_error")
+  expect_match(conditionMessage(e), "checkpoint")
+  expect_error(save_optimizer(optimizer_rmsprop(learning_rate = function() 0.1), tempfile()),
+               "function")
+})

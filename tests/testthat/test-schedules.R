@@ -1,0 +1,59 @@
+rates <- function(schedule, steps) {
+  vapply(steps, function(s) as.numeric(schedule(s)), numeric(1))
+}
+
+test_that("schedules give the engine's rates", {
+  skip_if_no_engine()
+  s <- py_rmsprop()$schedules
+  steps <- c(0, 1, 5, 10, 15, 33, 100, 250)
+  cases <- list(
+    list(learning_rate_schedule_exponential_decay(0.1, 10, 0.5),
+         s$ExponentialDecay(0.1, 10L, 0.5)),
+    list(learning_rate_schedule_exponential_decay(0.1, 10, 0.5, staircase = TRUE),
+         s$ExponentialDecay(0.1, 10L, 0.5, staircase = TRUE)),
+    list(learning_rate_schedule_piecewise_constant_decay(c(10, 50), c(1, 0.5, 0.1)),
+         s$PiecewiseConstantDecay(list(10L, 50L), list(1, 0.5, 0.1))),
+    list(learning_rate_schedule_polynomial_decay(0.1, 100, power = 2),
+         s$PolynomialDecay(0.1, 100L, power = 2)),
+    list(learning_rate_schedule_polynomial_decay(0.1, 30, cycle = TRUE),
+         s$PolynomialDecay(0.1, 30L, cycle = TRUE)),
+    list(learning_rate_schedule_inverse_time_decay(0.1, 10, 0.5),
+         s$InverseTimeDecay(0.1, 10L, 0.5)),
+    list(learning_rate_schedule_cosine_decay(0.1, 100, alpha = 0.1),
+         s$CosineDecay(0.1, 100L, alpha = 0.1)),
+    list(learning_rate_schedule_cosine_decay(0.1, 100, warmup_target = 1, warmup_steps = 10),
+         s$CosineDecay(0.1, 100L, warmup_target = 1, warmup_steps = 10L)),
+    list(learning_rate_schedule_cosine_decay_restarts(0.1, 10, t_mul = 2, m_mul = 0.5),
+         s$CosineDecayRestarts(0.1, 10L, t_mul = 2, m_mul = 0.5))
+  )
+  for (case in cases) {
+    expect_identical(rates(case[[1]], steps), rates(case[[2]], steps))
+    expect_identical(case[[1]]$get_config(), case[[2]]$get_config())
+  }
+  # a closed form, in float32
+  expect_equal(rates(cases[[1]][[1]], 20), 0.025, tolerance = 1e-7)
+  # default names are keras3's
+  expect_identical(cases[[1]][[1]]$name, "ExponentialDecay")
+  expect_identical(learning_rate_schedule_cosine_decay_restarts(1, 5)$name, "SGDRDecay")
+  expect_identical(cases[[3]][[1]]$name, "PiecewiseConstant")
+})
+
+test_that("boundaries and values reach Python as lists, also at length 1", {
+  skip_if_no_engine()
+  sch <- learning_rate_schedule_piecewise_constant_decay(boundaries = 5, values = c(1, 0.1))
+  is_list <- reticulate::py_eval(
+    "lambda s: type(s.boundaries) is list and type(s.values) is list and type(s.boundaries[0]) is int")
+  expect_true(is_list(sch))
+  expect_equal(rates(sch, c(5, 6)), c(1, 0.1), tolerance = 1e-7)
+})
+
+test_that("an optimizer evaluates its schedule at its iterations", {
+  skip_if_no_engine()
+  sch <- learning_rate_schedule_inverse_time_decay(0.5, 1, 1)
+  opt <- optimizer_rmsprop(learning_rate = sch)
+  expect_equal(opt$learning_rate, 0.5)
+  p <- 0
+  for (i in 1:3) p <- optimizer_apply(opt, 1, p)
+  expect_identical(opt$learning_rate, as.numeric(sch(3)))
+  expect_error(opt$learning_rate <- 0.1, "schedule")
+})
