@@ -18,6 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))  # keras_cases
 
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import rpy2.rinterface_lib.callbacks as callbacks
@@ -27,6 +28,21 @@ with warnings.catch_warnings():
     import rpy2.robjects as robjects
 
 _exit_status = {"code": None}
+
+
+def pytest_configure(config):
+    # reticulate, embedded in this process, finds the running interpreter
+    # through the path the process was started with; a relative one
+    # (`.venv/bin/python -m pytest`) makes it try to load the executable as a
+    # library and fail. Start again through the absolute path, before R is
+    # used, with pytest's output capture undone so the new run can print.
+    if not os.path.isabs(sys.orig_argv[0]):
+        capture = config.pluginmanager.getplugin("capturemanager")
+        if capture is not None:
+            capture.stop_global_capturing()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, [sys.executable] + sys.orig_argv[1:])
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -67,7 +67,7 @@ def to_r(array):
     array = np.asarray(array, dtype=np.float64)
     vector = ro.FloatVector(array.ravel(order="F").tolist())
     if array.ndim > 1:
-        vector.dim = ro.IntVector(array.shape)
+        return ro.r["array"](vector, dim=ro.IntVector(array.shape))
     return vector
 
 
