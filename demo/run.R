@@ -122,7 +122,7 @@ graphics::plot(NA, xlim = c(1, steps), ylim = range(all_losses), log = "y",
 for (i in seq_along(results)) {
   graphics::lines(results[[i]]$losses, col = colours[i], lwd = 2)
 }
-graphics::legend("topright", legend = names(results), col = colours, lwd = 2, bty = "n")
+graphics::legend("bottomleft", legend = names(results), col = colours, lwd = 2, bty = "n")
 invisible(grDevices::dev.off())
 cat(sprintf("\nLoss curves written to %s\n", normalizePath(plot_path)))
 
