@@ -120,13 +120,15 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
     apply_to_values <- .rmsprop$apply_to_values
   }
   # dtype = "float64" is the engine's default: not sent, to save a conversion.
+  # copy = FALSE: the engine returns views of its storage, which py_to_r()
+  # below copies into R at once (saving one copy of every parameter).
   result <- tryCatch(
     if (any_null) {
       apply_without_gradients(apply_to_values, optimizer, gradients, values, dtype, keys)
     } else if (default_dtype) {
-      apply_to_values(optimizer, gradients, values, names = as.list(keys))
+      apply_to_values(optimizer, gradients, values, names = as.list(keys), copy = FALSE)
     } else {
-      apply_to_values(optimizer, gradients, values, dtype = dtype, names = as.list(keys))
+      apply_to_values(optimizer, gradients, values, dtype = dtype, names = as.list(keys), copy = FALSE)
     },
     python.builtin.BaseException = function(e) {
       rmsprop_abort(python_message(e), class = "rmsprop_engine_error")
@@ -175,7 +177,7 @@ apply_without_gradients <- function(apply_to_values, optimizer, gradients, value
   warnings <- reticulate::import("warnings", convert = FALSE)
   result <- with(warnings$catch_warnings(), {
     warnings$simplefilter("ignore")
-    apply_to_values(optimizer, gradients, values, dtype = dtype, names = as.list(keys))
+    apply_to_values(optimizer, gradients, values, dtype = dtype, names = as.list(keys), copy = FALSE)
   })
   missing <- keys[vapply(gradients, is.null, logical(1))]
   warning(sprintf("Gradients do not exist for %s %s; %s left unchanged this step.",

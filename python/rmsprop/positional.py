@@ -13,10 +13,13 @@ from .variable import Variable
 _ATTRIBUTE = "_positional_variables"
 
 
-def apply_to_values(optimizer, grads, values, dtype="float64", names=None):
+def apply_to_values(optimizer, grads, values, dtype="float64", names=None, copy=True):
     """One step of `optimizer` on `values` (a list of arrays or numbers).
 
     Returns the updated values as a list of float64 arrays of the same shapes.
+    With `copy=False` float64 results are read-only views of the optimizer's
+    storage, valid until its next step: for callers that convert them at once
+    (R's optimizer_apply), which saves a copy of every parameter.
     The first call builds the optimizer on new Variables of `dtype`; later calls
     must pass values of the same count and shapes, in the same order.
     """
@@ -45,7 +48,9 @@ def apply_to_values(optimizer, grads, values, dtype="float64", names=None):
         if len(values) != len(variables):
             raise ValueError(f"The optimizer was first used with {len(variables)} parameters; "
                              f"got {len(values)}. Use a new optimizer for a new model.")
-        if np.dtype(dtype) != np.dtype(variables[0].dtype):
+        # Compare dtype objects: `.name` is slow in NumPy 1.x, and this runs
+        # at every step.
+        if np.dtype(dtype) != variables[0].value.dtype:
             raise ValueError(f"The optimizer was first used with dtype {variables[0].dtype}; "
                              f"got dtype {np.dtype(dtype).name}.")
         for index, (variable, value) in enumerate(zip(variables, values)):
@@ -55,4 +60,16 @@ def apply_to_values(optimizer, grads, values, dtype="float64", names=None):
                                  f"the optimizer was first used with shape {variable.shape}.")
             variable.assign(value)
     optimizer.apply(grads, variables)
-    return [np.array(v.value, dtype=np.float64) for v in variables]
+    if copy:
+        return [np.array(v.value, dtype=np.float64) for v in variables]
+    return [_float64_view(v.value) for v in variables]
+
+
+def _float64_view(value):
+    """`value` as float64 without copying when it already is: a read-only view
+    of the variable's storage, which the caller (reticulate) copies into R."""
+    if value.dtype != np.float64:
+        return value.astype(np.float64)
+    view = value.view()
+    view.flags.writeable = False
+    return view
