@@ -9,9 +9,9 @@
 #' @param value A numeric vector or array. A vector without `dim` becomes a
 #'   1-d variable, except at length 1: a scalar variable (shape `()`), which
 #'   matches the R numbers passed as its gradient.
-#' @param dtype `NULL` (the engine's default float type, `"float32"`, for
-#'   doubles; the input's type for integers) or one of `"float16"`,
-#'   `"float32"`, `"float64"`, `"int32"`, `"int64"`.
+#' @param dtype `NULL` (the engine's default float type, `"float32"`, as in
+#'   Keras) or one of `"float16"`, `"float32"`, `"float64"`, `"int32"`,
+#'   `"int64"`.
 #' @param name String or `NULL` (`"variable"`).
 #' @return `rmsprop_variable()`: the engine's `rmsprop.Variable` (class
 #'   `rmsprop.variable.Variable`). `as.array()`: an R array of the variable's
