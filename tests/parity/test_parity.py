@@ -311,3 +311,31 @@ def test_thousands_of_round_trips_with_garbage_collection(r):
         params = rmsprop.apply_to_values(python_opt, grads, params)
     assert np.array_equal(np.array(r("params[[1]]")), params[0])
     assert list(r("opt$iterations")) == [rounds]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_loss_scale_with_non_finite_gradients_matches_python(dtype, r):
+    r("opt <- optimizer_loss_scale(optimizer_rmsprop(learning_rate = 0.01, momentum = 0.5), "
+      "initial_scale = 8, dynamic_growth_steps = 2)")
+    init = _initial_values()[1]
+    ro.globalenv["p0"] = to_r(init)
+    r("params <- list(p0)")
+    python_opt = rmsprop.LossScaleOptimizer(
+        rmsprop.RMSprop(learning_rate=0.01, momentum=0.5), initial_scale=8, dynamic_growth_steps=2)
+    variables = [rmsprop.Variable(init, dtype=dtype)]
+    python_opt.build(variables, compute_dtype=dtype)
+    scales = []
+    for step in range(9):
+        grad = _gradients(step)[1] * 8
+        if step in (2, 3, 6):
+            grad[step % 5] = [np.inf, np.nan, -np.inf][step % 3]
+        ro.globalenv["g0"] = to_r(grad)
+        r(f"params <- optimizer_apply(opt, list(g0), params, dtype = '{dtype}')")
+        python_opt.apply([grad], variables)
+        assert np.array_equal(np.array(r("params[[1]]")), variables[0].numpy().astype(np.float64))
+        assert list(r("opt$iterations")) == [python_opt.iterations]
+        scales.append(float(python_opt.dynamic_scale.value))
+        assert list(r("opt$dynamic_scale$numpy()")) == [scales[-1]]
+    # skipped steps halved the scale, good ones doubled it every 2 steps
+    assert scales == [8.0, 16.0, 8.0, 4.0, 4.0, 8.0, 4.0, 4.0, 8.0]
+    assert python_opt.iterations == 6
