@@ -187,3 +187,46 @@ apply_without_gradients <- function(apply_to_values, optimizer, gradients, value
           call. = FALSE)
   result
 }
+
+#' Final parameter values of an optimizer driven by `optimizer_apply()`
+#'
+#' With `use_ema = TRUE`, Keras ends training by overwriting the weights with
+#' their exponential moving averages (`finalize_variable_values()`). The
+#' parameters trained by [optimizer_apply()] are R values the optimizer does
+#' not own, so `optimizer_finalize()` returns those averages instead, in the
+#' structure of `params`. Without EMA it returns the optimizer's current
+#' values (those of the last `optimizer_apply()` call). The optimizer is left
+#' unchanged, so training can go on.
+#'
+#' @param optimizer An optimizer already used with [optimizer_apply()].
+#' @param params Parameters of the structure used with `optimizer_apply()`
+#'   (for example the last result): they give the names, dims and
+#'   attributes of the result.
+#' @return The finalized parameters, with the structure of `params`.
+#' @export
+#' @examplesIf rmsprop::engine_available()
+#' opt <- optimizer_rmsprop(learning_rate = 0.1, use_ema = TRUE, ema_momentum = 0.9)
+#' params <- list(w = c(1, 2), b = 0)
+#' for (i in 1:20) {
+#'   params <- optimizer_apply(opt, list(w = 2 * params$w, b = 2 * params$b), params)
+#' }
+#' optimizer_finalize(opt, params)
+optimizer_finalize <- function(optimizer, params) {
+  if (!inherits(optimizer, optimizer_classes)) check_optimizer(optimizer, "optimizer")
+  is_list <- is.list(params) && !is.data.frame(params)
+  values <- py_try(engine()$finalized_values(optimizer))
+  n <- if (is_list) length(params) else 1L
+  if (length(values) != n) {
+    rmsprop_abort(sprintf("`params` must have the structure used with optimizer_apply() (%d element%s); got %d.",
+                          length(values), if (length(values) == 1L) "" else "s", n),
+                  class = "rmsprop_argument_error")
+  }
+  if (!is_list) {
+    out <- values[[1L]]
+    attributes(out) <- attributes(params)
+    return(out)
+  }
+  for (i in seq_along(values)) attributes(values[[i]]) <- attributes(params[[i]])
+  attributes(values) <- attributes(params)
+  values
+}

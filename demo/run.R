@@ -92,7 +92,8 @@ train_model <- function(make_optimizer, label) {
       cat(sprintf("  %-26s step %3d  loss %.4f\n", label, step, lg$loss))
     }
   }
-  optimizer$finalize_variable_values()
+  # With EMA, Keras ends training on the moving averages of the weights.
+  if (optimizer$use_ema) params <- optimizer_finalize(optimizer, params)
   list(losses = losses, params = params,
        seconds = proc.time()[["elapsed"]] - started)
 }

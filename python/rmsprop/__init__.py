@@ -10,7 +10,7 @@ from . import schedules
 from .checkpoint import load_optimizer, save_optimizer
 from .config import floatx, set_floatx
 from .loss_scale import LossScaleOptimizer
-from .positional import apply_to_values
+from .positional import apply_to_values, finalized_values
 from .rmsprop_optimizer import RMSprop
 from .variable import Variable
 
@@ -18,5 +18,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "RMSprop", "LossScaleOptimizer", "Variable", "schedules", "floatx", "set_floatx",
-    "save_optimizer", "load_optimizer", "apply_to_values", "__version__",
+    "save_optimizer", "load_optimizer", "apply_to_values", "finalized_values", "__version__",
 ]

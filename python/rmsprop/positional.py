@@ -73,3 +73,17 @@ def _float64_view(value):
     view = value.view()
     view.flags.writeable = False
     return view
+
+
+def finalized_values(optimizer):
+    """The values `apply_to_values` trains, finalized: with `use_ema`, their
+    moving averages (as `finalize_variable_values` would set them), otherwise
+    the current values. Float64 copies; the optimizer is left unchanged."""
+    variables = getattr(optimizer, _ATTRIBUTE, None)
+    if variables is None:
+        raise ValueError("This optimizer has not been used with `apply_to_values` yet.")
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    if not inner.use_ema:
+        return [np.array(v.value, dtype=np.float64) for v in variables]
+    return [np.array(inner._slot_view("average", i), dtype=np.float64)
+            for i in range(len(variables))]

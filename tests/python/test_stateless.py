@@ -174,3 +174,29 @@ def test_apply_to_values_names_of_wrong_length():
     out = rmsprop.apply_to_values(optimizer, [np.ones(2), np.ones(3)],
                                   [np.zeros(2), np.zeros(3)])
     assert [o.shape for o in out] == [(2,), (3,)]
+
+
+def test_finalized_values_are_the_moving_averages_and_change_nothing():
+    optimizer = rmsprop.RMSprop(learning_rate=0.1, use_ema=True, ema_momentum=0.5)
+    values = [np.array([1.0, 2.0]), np.array(3.0)]
+    grads = [np.array([0.5, -0.5]), np.array(1.0)]
+    for _ in range(3):
+        values = rmsprop.apply_to_values(optimizer, grads, values)
+    variables = optimizer._positional_variables
+    before = [v.numpy() for v in optimizer.variables + variables]
+    finalized = rmsprop.finalized_values(optimizer)
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(before, optimizer.variables + variables))
+    # finalize_variable_values on the same variables gives the same numbers
+    optimizer.finalize_variable_values(variables)
+    for got, variable in zip(finalized, variables):
+        assert got.dtype == np.float64
+        assert np.array_equal(got, variable.numpy())
+    assert not np.array_equal(finalized[0], values[0])     # the average differs from the last value
+
+
+def test_finalized_values_without_ema_are_the_current_values():
+    optimizer = rmsprop.RMSprop()
+    values = rmsprop.apply_to_values(optimizer, [np.ones(2)], [np.zeros(2)])
+    assert np.array_equal(rmsprop.finalized_values(optimizer)[0], values[0])
+    with pytest.raises(ValueError, match="apply_to_values"):
+        rmsprop.finalized_values(rmsprop.RMSprop())

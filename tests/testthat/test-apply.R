@@ -126,3 +126,34 @@ test_that("optimizer_apply() works with a loss-scale optimizer", {
   expect_identical(as.numeric(opt$dynamic_scale), 4)
   expect_identical(opt$scale_loss(2), 8)
 })
+
+test_that("optimizer_finalize() gives the EMA of the trained values", {
+  skip_if_no_engine()
+  opt <- optimizer_rmsprop(learning_rate = 0.1, use_ema = TRUE, ema_momentum = 0.5)
+  params <- list(w = matrix(c(1, 2, 3, 4), 2, 2), b = 0.5)
+  # EMA written out in R from the documented rule: the first average is the
+  # value itself, then average = m * average + (1 - m) * value, m = 0.5.
+  average <- NULL
+  for (i in 1:4) {
+    grads <- list(w = 2 * params$w, b = 2 * params$b)
+    params <- optimizer_apply(opt, grads, params)
+    average <- if (is.null(average)) params else Map(function(a, p) 0.5 * a + 0.5 * p, average, params)
+  }
+  final <- optimizer_finalize(opt, params)
+  expect_identical(names(final), c("w", "b"))
+  expect_identical(dim(final$w), c(2L, 2L))
+  expect_equal(final$w, average$w, tolerance = 1e-12)
+  expect_equal(final$b, average$b, tolerance = 1e-12)
+  expect_false(isTRUE(all.equal(final$w, params$w)))
+  # the optimizer is unchanged: training goes on from the same state
+  expect_equal(opt$iterations, 4)
+})
+
+test_that("optimizer_finalize() without EMA returns the current values; bad use errors", {
+  skip_if_no_engine()
+  opt <- optimizer_rmsprop()
+  p <- optimizer_apply(opt, c(1, 2), c(0, 0))
+  expect_identical(optimizer_finalize(opt, c(0, 0)), p)
+  expect_error(optimizer_finalize(optimizer_rmsprop(), 1), "apply_to_values")
+  expect_error(optimizer_finalize(opt, list(1, 2)), "params")
+})
