@@ -85,8 +85,8 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
       if (!is.numeric(p)) {
         arg_error("params", sprintf("numeric; element %d ('%s') is", i, keys[[i]]), p)
       }
-      # `dim(x) <- n` (not `dim<-`(x, n)) lets R wrap a large vector instead
-      # of copying it; reticulate then hands NumPy a view of R's memory.
+      # With a dim, reticulate hands NumPy a view of R's memory (a plain
+      # vector would become a Python list); setting it costs R one copy.
       if (is.null(dim(p))) dim(p) <- length(p)
       values[[i]] <- p
       if (is.null(g)) {
@@ -119,33 +119,29 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
     engine()
     apply_to_values <- .rmsprop$apply_to_values
   }
-  # dtype = "float64" is the engine's default: not sent, to save a conversion.
   # copy = FALSE: the engine returns views of its storage, which py_to_r()
   # below copies into R at once (saving one copy of every parameter).
-  result <- tryCatch(
-    if (any_null) {
-      apply_without_gradients(apply_to_values, optimizer, gradients, values, dtype, keys)
-    } else if (default_dtype) {
-      apply_to_values(optimizer, gradients, values, names = as.list(keys), copy = FALSE)
-    } else {
-      apply_to_values(optimizer, gradients, values, dtype = dtype, names = as.list(keys), copy = FALSE)
-    },
-    python.builtin.BaseException = function(e) {
-      rmsprop_abort(python_message(e), class = "rmsprop_engine_error")
-    })
-  out <- reticulate::py_to_r(result)
+  # dtype = "float64" is the engine's default: not sent, to save a conversion.
+  args <- list(optimizer, gradients, values, names = as.list(keys), copy = FALSE)
+  if (!default_dtype) args$dtype <- dtype
+  result <- py_try(
+    if (any_null) apply_without_gradients(apply_to_values, args, keys, gradients)
+    else do.call(apply_to_values, args)
+  )
+  like_params(reticulate::py_to_r(result), params)
+}
 
-  if (is.list(params) && !is.data.frame(params)) {
-    for (i in seq_along(out)) {
-      attributes(out[[i]]) <- attributes(params[[i]])
-    }
+# `values` (a list of arrays from the engine, one per parameter) with the
+# structure, names, dims and attributes of `params`.
+like_params <- function(values, params) {
+  if (!is.list(params) || is.data.frame(params)) {
+    out <- values[[1L]]
     attributes(out) <- attributes(params)
-    out
-  } else {
-    out <- out[[1L]]
-    attributes(out) <- attributes(params)
-    out
+    return(out)
   }
+  for (i in seq_along(values)) attributes(values[[i]]) <- attributes(params[[i]])
+  attributes(values) <- attributes(params)
+  values
 }
 
 same_shape <- function(p, g) {
@@ -173,11 +169,11 @@ shape_error <- function(p, g, key) {
 
 # Some gradients are NULL: the engine's Python warning (printed on stderr) is
 # replaced by an R warning.
-apply_without_gradients <- function(apply_to_values, optimizer, gradients, values, dtype, keys) {
+apply_without_gradients <- function(apply_to_values, args, keys, gradients) {
   warnings <- reticulate::import("warnings", convert = FALSE)
   result <- with(warnings$catch_warnings(), {
     warnings$simplefilter("ignore")
-    apply_to_values(optimizer, gradients, values, dtype = dtype, names = as.list(keys), copy = FALSE)
+    do.call(apply_to_values, args)
   })
   missing <- keys[vapply(gradients, is.null, logical(1))]
   warning(sprintf("Gradients do not exist for %s %s; %s left unchanged this step.",
@@ -221,12 +217,5 @@ optimizer_finalize <- function(optimizer, params) {
                           length(values), if (length(values) == 1L) "" else "s", n),
                   class = "rmsprop_argument_error")
   }
-  if (!is_list) {
-    out <- values[[1L]]
-    attributes(out) <- attributes(params)
-    return(out)
-  }
-  for (i in seq_along(values)) attributes(values[[i]]) <- attributes(params[[i]])
-  attributes(values) <- attributes(params)
-  values
+  like_params(values, params)
 }

@@ -138,14 +138,6 @@ check_dots_empty <- function(...) {
 
 # -- vectors and lists ---------------------------------------------------------
 
-# A character vector of names -> an R list, so that a single name reaches
-# Python as a one-element list rather than as a string.
-as_py_names <- function(x, arg, null_ok = TRUE) {
-  if (is.null(x) && null_ok) return(NULL)
-  if (!is.character(x) || anyNA(x)) arg_error(arg, "a character vector", x)
-  as.list(unname(x))
-}
-
 # A numeric vector -> an R list of numbers (a Python list, also at length 1).
 as_py_number_list <- function(x, arg, whole = FALSE, min_length = 1L) {
   if (!is.numeric(x) || anyNA(x) || !all(is.finite(x))) {
@@ -161,14 +153,6 @@ as_py_number_list <- function(x, arg, whole = FALSE, min_length = 1L) {
     x <- as.double(x)
   }
   as.list(x)
-}
-
-# A numeric vector or array -> an array with a dim (reaches NumPy as an array
-# of that shape; a vector without dim becomes a 1-d array, even at length 1).
-as_nd <- function(x, arg) {
-  if (!is.numeric(x)) arg_error(arg, "a numeric vector or array", x)
-  if (is.null(dim(x))) dim(x) <- length(x)
-  x
 }
 
 # -- learning rates ------------------------------------------------------------

@@ -134,14 +134,19 @@ check_accumulation <- function(x, arg = "gradient_accumulation_steps") {
   x
 }
 
-# `...` for the engine: named; `decay` is dropped with a warning, as Keras does.
-engine_dots <- function(...) {
+# `...` as a list whose elements all have names (they become Python keywords).
+named_dots <- function(...) {
   dots <- list(...)
-  if (!length(dots)) return(dots)
-  keys <- names(dots)
-  if (is.null(keys) || any(!nzchar(keys))) {
+  if (length(dots) && (is.null(names(dots)) || any(!nzchar(names(dots))))) {
     rmsprop_abort("Arguments in `...` must be named.", class = "rmsprop_argument_error")
   }
+  dots
+}
+
+# `...` for the engine: named; `decay` is dropped with a warning, as Keras does.
+engine_dots <- function(...) {
+  dots <- named_dots(...)
+  keys <- names(dots)
   if ("decay" %in% keys) {
     warning("`decay` is not supported in Keras 3 optimizers and is ignored; ",
             "use a learning rate schedule instead.", call. = FALSE)
@@ -189,10 +194,7 @@ optimizer_loss_scale <- function(inner_optimizer, initial_scale = 32768,
     dynamic_growth_steps = check_count(dynamic_growth_steps, "dynamic_growth_steps", min = 1),
     name = check_string(name, "name", null_ok = TRUE)
   )
-  dots <- list(...)
-  if (length(dots) && (is.null(names(dots)) || any(!nzchar(names(dots))))) {
-    rmsprop_abort("Arguments in `...` must be named.", class = "rmsprop_argument_error")
-  }
+  dots <- named_dots(...)
   rmsprop <- engine()
   py_try(do.call(rmsprop$LossScaleOptimizer, c(args, dots)))
 }

@@ -101,7 +101,6 @@ init_engine <- function() {
                  short_message(numpy))
   }
   raw <- reticulate::import("rmsprop", convert = FALSE)
-  .rmsprop$raw <- raw
   .rmsprop$apply_to_values <- reticulate::py_get_attr(raw, "apply_to_values")
   .rmsprop$source <- choice$source
   .rmsprop$module <- module

@@ -433,35 +433,37 @@ class BaseOptimizer:
         private = bool(self.loss_scale_factor is not None or unscale is not None or steps
                        or self.clipnorm is not None or self.clipvalue is not None
                        or self.global_clipnorm is not None)
+        is_update_step = not steps or (raw + 1) % steps == 0
+        # Slots are only read on update steps and for the EMA; accumulation
+        # works on the stored accumulators directly.
+        touches_slots = is_update_step or self.use_ema
         work = []
         slots = {}
         for group in self._groups:
             present = [grads[i] is not None for i in group.indices]
             work.append((group, present, group.runs(present),
                          self._flat_gradients(group, grads, private)))
-            slots[id(group)] = group.load_working_slots()
+            if touches_slots:
+                slots[id(group)] = group.load_working_slots()
 
-        if self.loss_scale_factor is not None:
+        if self.loss_scale_factor is not None or unscale is not None:
+            # A static factor divides as a weak Python scalar (in the gradient's
+            # dtype); a LossScaleOptimizer divides by its float32 scale
+            # variable, so half gradients are divided in float32 and rounded back.
             for group, _, runs, flat_grad in work:
-                factor = group.dtype.type(self.loss_scale_factor)
-                for start, stop in runs:
-                    np.divide(flat_grad[start:stop], factor, out=flat_grad[start:stop])
-
-        if unscale is not None:
-            # Keras divides by the float32 scale variable: half gradients are
-            # divided in float32 (and rounded back), wider ones in their own dtype.
-            divisor = np.float32(unscale)
-            for group, _, runs, flat_grad in work:
-                compute = np.result_type(group.dtype, np.float32)
+                if unscale is None:
+                    divisor = group.dtype.type(self.loss_scale_factor)
+                    compute = group.dtype
+                else:
+                    divisor = np.float32(unscale)
+                    compute = np.result_type(group.dtype, np.float32)
                 for start, stop in runs:
                     np.divide(flat_grad[start:stop], divisor, out=flat_grad[start:stop],
                               dtype=compute, casting="unsafe")
 
-        is_update_step = True
         if steps:
-            is_update_step = (raw + 1) % steps == 0
             for group, _, runs, flat_grad in work:
-                accumulator = slots[id(group)]["gradient_accumulator"]
+                accumulator = group.slots["gradient_accumulator"]
                 for start, stop in runs:
                     g, acc = flat_grad[start:stop], accumulator[start:stop]
                     if is_update_step:       # g = (g + acc) / steps
@@ -477,16 +479,22 @@ class BaseOptimizer:
 
         if is_update_step:
             self._clip_gradients(work)
+            # A number or a schedule gives the same rate all step: read once. A
+            # callable is called as often as Keras reads the rate.
+            rate_is_callable = not isinstance(
+                self._learning_rate, (Variable, schedules.LearningRateSchedule))
+            lr = None if rate_is_callable else self._read_learning_rate()
             if self.weight_decay is not None:
-                self._apply_weight_decay(work, params)
-            lr = self._read_learning_rate()
+                self._apply_weight_decay(work, params, lr)
+            if rate_is_callable:
+                lr = self._read_learning_rate()
             for group, _, runs, flat_grad in work:
                 if runs:
                     self._update_group(group, slots[id(group)], params[id(group)][0],
                                        group.compute_grads(flat_grad), runs, lr)
             if steps:
                 for group in self._groups:
-                    slots[id(group)]["gradient_accumulator"].fill(0)
+                    group.slots["gradient_accumulator"].fill(0)
 
         overwrite = False
         if self.use_ema:
@@ -504,7 +512,8 @@ class BaseOptimizer:
                     np.copyto(flat_param, average)
 
         for group, present, _, _ in work:
-            group.store_working_slots()
+            if touches_slots:
+                group.store_working_slots()
             flat_param, gathered = params.get(id(group), (None, False))
             if gathered and (is_update_step or overwrite):
                 self._scatter_params(group, flat_param,
@@ -531,7 +540,7 @@ class BaseOptimizer:
                         start, stop = group.segment(position)
                         clip_by_norm(flat_grad[start:stop], limit, scratch)
         elif self.global_clipnorm is not None:
-            squares = [sum_of_squares(flat_grad[group.segment(p)[0]:group.segment(p)[1]],
+            squares = [sum_of_squares(flat_grad[slice(*group.segment(p))],
                                       self._scratch.get(group.dtype))
                        for group, present, _, flat_grad in work
                        for p, here in enumerate(present) if here]
@@ -547,10 +556,10 @@ class BaseOptimizer:
                 for start, stop in runs:
                     np.multiply(flat_grad[start:stop], factor, out=flat_grad[start:stop])
 
-    def _apply_weight_decay(self, work, params):
-        rate_is_callable = not isinstance(
-            self._learning_rate, (Variable, schedules.LearningRateSchedule))
-        lr = None if rate_is_callable else self._read_learning_rate()
+    def _apply_weight_decay(self, work, params, lr):
+        """var = var - var * weight_decay * lr for the decayed variables with a
+        gradient; `lr` None means a callable rate, read once per variable."""
+        rate_is_callable = lr is None
         for group, present, _, _ in work:
             flat_param = params[id(group)][0]
             dtype = group.compute.type
@@ -665,20 +674,25 @@ class BaseOptimizer:
         """Take checkpointed values now, or when built on variables matching `specs`."""
         state = {"variable_specs": specs, "values": values}
         if specs is None:
-            if len(values) != len(self.variables):
-                raise ValueError(f"The checkpoint holds {len(values)} optimizer variables; this "
-                                 f"optimizer has {len(self.variables)}.")
-            for variable, value in zip(self.variables, values):
-                variable.assign(value)
+            self._assign_state(values)
         elif self.built:
             self._restore_variables(state)
         else:
             # The counters exist before building: take them now, so that
             # `iterations` and a schedule's rate are right straight away;
             # the slots follow when the optimizer is built.
-            for variable, value in zip(self.variables, values):
-                variable.assign(value)
+            self._assign_state(values, leading_only=True)
             self._pending_state = state
+
+    def _assign_state(self, values, leading_only=False):
+        """Assign checkpointed `values` to `self.variables`, in order: all of
+        them, or with `leading_only` those that exist so far."""
+        own = self.variables
+        if len(values) != len(own) and not (leading_only and len(values) > len(own)):
+            raise ValueError(f"The checkpoint holds {len(values)} optimizer variables; this "
+                             f"optimizer has {len(own)}.")
+        for variable, value in zip(own, values):
+            variable.assign(value)
 
     def _restore_variables(self, state):
         """Adopt checkpointed optimizer variables once built on matching variables."""
@@ -693,13 +707,7 @@ class BaseOptimizer:
                     f"Variable {index} ('{got['name']}') has shape {tuple(got['shape'])} and "
                     f"dtype {got['dtype']}, but the checkpoint holds shape "
                     f"{tuple(want['shape'])} and dtype {want['dtype']} for it.")
-        own = self.variables
-        values = state["values"]
-        if len(values) != len(own):
-            raise ValueError(f"The checkpoint holds {len(values)} optimizer variables; this "
-                             f"optimizer has {len(own)}.")
-        for variable, value in zip(own, values):
-            variable.assign(value)
+        self._assign_state(state["values"])
 
     def __repr__(self):
         return (f"<{type(self).__name__} name={self.name!r} learning_rate={self.learning_rate!r} "

@@ -11,7 +11,8 @@ import numbers
 import numpy as np
 
 
-def _describe(value):
+def describe(value):
+    """A short repr for error messages."""
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -32,16 +33,16 @@ def check_float(name, value, *, low=None, high=None, low_open=False, optional=Fa
             return None
         raise TypeError(f"`{name}` must be a number; got None.")
     if not is_real_number(value):
-        raise TypeError(f"`{name}` must be a number; got {_describe(value)}.")
+        raise TypeError(f"`{name}` must be a number; got {describe(value)}.")
     number = float(value)
     if not math.isfinite(number):
-        raise ValueError(f"`{name}` must be a finite number; got {_describe(value)}.")
+        raise ValueError(f"`{name}` must be a finite number; got {describe(value)}.")
     too_low = low is not None and (number <= low if low_open else number < low)
     too_high = high is not None and number > high
     if too_low or too_high:
         lower = "(" if low_open else "["
         bounds = f"{lower}{'-inf' if low is None else low}, {'inf' if high is None else high}]"
-        raise ValueError(f"`{name}` must be in {bounds}; got {_describe(value)}.")
+        raise ValueError(f"`{name}` must be in {bounds}; got {describe(value)}.")
     return number
 
 
@@ -52,17 +53,17 @@ def check_int(name, value, *, low=None, optional=False):
             return None
         raise TypeError(f"`{name}` must be an integer; got None.")
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError(f"`{name}` must be an integer; got {_describe(value)}.")
+        raise TypeError(f"`{name}` must be an integer; got {describe(value)}.")
     number = int(value)
     if low is not None and number < low:
-        raise ValueError(f"`{name}` must be an integer >= {low}; got {_describe(value)}.")
+        raise ValueError(f"`{name}` must be an integer >= {low}; got {describe(value)}.")
     return number
 
 
 def check_bool(name, value):
     """True or False exactly: 1, "yes" and None are refused rather than guessed at."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be True or False; got {_describe(value)}.")
+        raise TypeError(f"`{name}` must be True or False; got {describe(value)}.")
     return bool(value)
 
 
@@ -71,10 +72,5 @@ def check_name(name, value, *, optional=False):
     if value is None and optional:
         return None
     if not isinstance(value, str) or not value:
-        raise TypeError(f"`{name}` must be a non-empty string; got {_describe(value)}.")
+        raise TypeError(f"`{name}` must be a non-empty string; got {describe(value)}.")
     return value
-
-
-def describe(value):
-    """A short repr for error messages."""
-    return _describe(value)

@@ -35,8 +35,8 @@ class DtypeGroup:
         self.policy = compute
         self.indices = list(indices)            # positions in the optimizer's variable list
         self.shapes = [tuple(s) for s in shapes]
-        self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
-        self.offsets = np.concatenate([[0], np.cumsum(self.sizes, dtype=np.int64)]).tolist()
+        sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).tolist()
         self.total = self.offsets[-1]
         self.slots = {}                        # slot kind -> flat buffer (storage dtype)
         self.param_buffer = None               # set when the members' storage lives here
@@ -55,7 +55,6 @@ class DtypeGroup:
 
     def add_slot(self, kind):
         self.slots[kind] = np.zeros(self.total, self.dtype)
-        return self.slots[kind]
 
     def slot_view(self, kind, position):
         start, stop = self.segment(position)

@@ -142,6 +142,10 @@ def clip_by_norm(grad, limit, scratch):
     squares = sum_of_squares(grad, scratch)
     norm = np.sqrt(squares) if squares > 0 else squares
     denominator = np.maximum(norm, limit)
+    if grad.dtype == limit.dtype:
+        np.multiply(grad, limit, out=grad)
+        np.divide(grad, denominator, out=grad)
+        return
     work = scratch[0]
     for start, stop in _chunks(grad.size):
         g = grad[start:stop]
