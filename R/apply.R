@@ -122,11 +122,16 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
   # copy = FALSE: the engine returns views of its storage, which py_to_r()
   # below copies into R at once (saving one copy of every parameter).
   # dtype = "float64" is the engine's default: not sent, to save a conversion.
-  args <- list(optimizer, gradients, values, names = as.list(keys), copy = FALSE)
-  if (!default_dtype) args$dtype <- dtype
+  # (Direct calls, not do.call(): do.call() inlines the arrays into the call,
+  # and reticulate's handling of that call costs time with their size.)
+  call_engine <- if (default_dtype) {
+    function() apply_to_values(optimizer, gradients, values, names = as.list(keys), copy = FALSE)
+  } else {
+    function() apply_to_values(optimizer, gradients, values, dtype = dtype,
+                               names = as.list(keys), copy = FALSE)
+  }
   result <- py_try(
-    if (any_null) apply_without_gradients(apply_to_values, args, keys, gradients)
-    else do.call(apply_to_values, args)
+    if (any_null) apply_without_gradients(call_engine, keys, gradients) else call_engine()
   )
   like_params(reticulate::py_to_r(result), params)
 }
@@ -169,11 +174,11 @@ shape_error <- function(p, g, key) {
 
 # Some gradients are NULL: the engine's Python warning (printed on stderr) is
 # replaced by an R warning.
-apply_without_gradients <- function(apply_to_values, args, keys, gradients) {
+apply_without_gradients <- function(call_engine, keys, gradients) {
   warnings <- reticulate::import("warnings", convert = FALSE)
   result <- with(warnings$catch_warnings(), {
     warnings$simplefilter("ignore")
-    do.call(apply_to_values, args)
+    call_engine()
   })
   missing <- keys[vapply(gradients, is.null, logical(1))]
   warning(sprintf("Gradients do not exist for %s %s; %s left unchanged this step.",
