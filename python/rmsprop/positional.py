@@ -53,12 +53,15 @@ def apply_to_values(optimizer, grads, values, dtype="float64", names=None, copy=
         if np.dtype(dtype) != variables[0].value.dtype:
             raise ValueError(f"The optimizer was first used with dtype {variables[0].dtype}; "
                              f"got dtype {np.dtype(dtype).name}.")
+        # Every shape is checked before any value is copied in, so a rejected
+        # call changes nothing.
         for index, (variable, value) in enumerate(zip(variables, values)):
             shape = np.shape(value)
             if shape != variable.shape:
                 raise ValueError(f"Parameter {index + 1} ('{variable.name}') has shape {shape}; "
                                  f"the optimizer was first used with shape {variable.shape}.")
-            variable.assign(value)
+        for variable, value in zip(variables, values):
+            np.copyto(variable.value, value, casting="unsafe")
     optimizer.apply(grads, variables)
     if copy:
         return [np.array(v.value, dtype=np.float64) for v in variables]
