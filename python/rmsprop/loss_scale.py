@@ -74,10 +74,9 @@ class LossScaleOptimizer:
     def finalize_variable_values(self, var_list=None):
         self.inner_optimizer.finalize_variable_values(var_list)
 
-    def apply_gradients(self, grads_and_vars):
-        pairs = list(grads_and_vars)
-        self.apply([g for g, _ in pairs], [v for _, v in pairs])
-        return self.iterations
+    # Keras' (grad, variable)-pairs form: the same as the base optimizer's,
+    # which only calls `apply` and reads `iterations`.
+    apply_gradients = BaseOptimizer.apply_gradients
 
     def apply(self, grads, trainable_variables=None):
         """Unscale and apply `grads` when all are finite; otherwise skip the step."""
