@@ -114,39 +114,40 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
     gradients <- list(g)
   }
 
-  apply_to_values <- .rmsprop$apply_to_values
-  if (is.null(apply_to_values)) {
+  engine_step <- .rmsprop$apply_for_r
+  if (is.null(engine_step)) {
     engine()
-    apply_to_values <- .rmsprop$apply_to_values
+    engine_step <- .rmsprop$apply_for_r
   }
-  # copy = FALSE: the engine returns views of its storage, which py_to_r()
-  # below copies into R at once (saving one copy of every parameter).
-  # dtype = "float64" is the engine's default: not sent, to save a conversion.
-  # (Direct calls, not do.call(): do.call() inlines the arrays into the call,
-  # and reticulate's handling of that call costs time with their size.)
-  call_engine <- if (default_dtype) {
-    function() apply_to_values(optimizer, gradients, values, names = as.list(keys), copy = FALSE)
-  } else {
-    function() apply_to_values(optimizer, gradients, values, dtype = dtype,
-                               names = as.list(keys), copy = FALSE)
+  single <- !is.list(params) || is.data.frame(params)
+  # This runs at every training step, so the call is kept lean: positional
+  # arguments through py_call() (reticulate converts keyword arguments more
+  # slowly), and the engine returns a Python exception instead of raising it,
+  # which is cheaper to check than wrapping each call in tryCatch().
+  call_engine <- function() {
+    reticulate::py_call(engine_step, optimizer, gradients, values, dtype, keys, single)
   }
-  result <- py_try(
-    if (any_null) apply_without_gradients(call_engine, keys, gradients) else call_engine()
-  )
-  like_params(reticulate::py_to_r(result), params)
+  result <- if (any_null) apply_without_gradients(call_engine, keys, gradients) else call_engine()
+  if (inherits(result, "python.builtin.BaseException")) {
+    rmsprop_abort(python_message(result), class = "rmsprop_engine_error")
+  }
+  like_params(result, params)
 }
 
-# `values` (a list of arrays from the engine, one per parameter) with the
-# structure, names, dims and attributes of `params`.
-like_params <- function(values, params) {
+# The engine's `result` (one array, or a list of arrays for a list of
+# parameters) converted to R, with the structure, names, dims and attributes
+# of `params`. The attributes are set on the freshly converted values, which
+# nothing else references, so R changes them without copying the numbers.
+like_params <- function(result, params) {
+  out <- reticulate::py_to_r(result)
   if (!is.list(params) || is.data.frame(params)) {
-    out <- values[[1L]]
+    if (is.list(out)) out <- out[[1L]]
     attributes(out) <- attributes(params)
     return(out)
   }
-  for (i in seq_along(values)) attributes(values[[i]]) <- attributes(params[[i]])
-  attributes(values) <- attributes(params)
-  values
+  for (i in seq_along(out)) attributes(out[[i]]) <- attributes(params[[i]])
+  attributes(out) <- attributes(params)
+  out
 }
 
 same_shape <- function(p, g) {
@@ -180,6 +181,7 @@ apply_without_gradients <- function(call_engine, keys, gradients) {
     warnings$simplefilter("ignore")
     call_engine()
   })
+  if (inherits(result, "python.builtin.BaseException")) return(result)
   missing <- keys[vapply(gradients, is.null, logical(1))]
   warning(sprintf("Gradients do not exist for %s %s; %s left unchanged this step.",
                   if (length(missing) == 1L) "parameter" else "parameters",

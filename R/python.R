@@ -100,8 +100,8 @@ init_engine <- function() {
     python_error(sprintf("NumPy is not usable in the Python R uses (%s).", current_python()),
                  short_message(numpy))
   }
-  raw <- reticulate::import("rmsprop", convert = FALSE)
-  .rmsprop$apply_to_values <- reticulate::py_get_attr(raw, "apply_to_values")
+  positional <- reticulate::import("rmsprop.positional", convert = FALSE)
+  .rmsprop$apply_for_r <- reticulate::py_get_attr(positional, "apply_for_r")
   .rmsprop$source <- choice$source
   .rmsprop$module <- module
   module

@@ -56,16 +56,38 @@ def apply_to_values(optimizer, grads, values, dtype="float64", names=None, copy=
         # Every shape is checked before any value is copied in, so a rejected
         # call changes nothing.
         for index, (variable, value) in enumerate(zip(variables, values)):
-            shape = np.shape(value)
+            shape = value.shape if type(value) is np.ndarray else np.shape(value)
             if shape != variable.shape:
                 raise ValueError(f"Parameter {index + 1} ('{variable.name}') has shape {shape}; "
                                  f"the optimizer was first used with shape {variable.shape}.")
         for variable, value in zip(variables, values):
-            np.copyto(variable.value, value, casting="unsafe")
+            # Item assignment casts like copyto(casting="unsafe"), without the
+            # dispatch cost of a NumPy function call (this runs at every step).
+            variable.value[...] = value
     optimizer.apply(grads, variables)
     if copy:
         return [np.array(v.value, dtype=np.float64) for v in variables]
     return [_float64_view(v.value) for v in variables]
+
+
+def apply_for_r(optimizer, grads, values, dtype, names, single):
+    """`apply_to_values` the way R's `optimizer_apply()` calls it, at every step.
+
+    Everything that costs R time per call is avoided: the arguments are
+    positional, `names` may be one string (reticulate's conversion of a
+    character vector of length 1), results are views (R copies them at once),
+    a `single` parameter comes back as a bare array rather than a list of one
+    (R can then set its attributes without copying the numbers again), and an
+    error is returned instead of raised: R checks the class of the result,
+    which is much cheaper than wrapping every call in an R `tryCatch()`.
+    """
+    try:
+        if isinstance(names, str):
+            names = [names]
+        result = apply_to_values(optimizer, grads, values, dtype, names, copy=False)
+    except Exception as error:  # noqa: BLE001 - every error is handed to R as a value
+        return error
+    return result[0] if single else result
 
 
 def _float64_view(value):

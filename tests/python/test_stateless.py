@@ -200,3 +200,23 @@ def test_finalized_values_without_ema_are_the_current_values():
     assert np.array_equal(rmsprop.finalized_values(optimizer)[0], values[0])
     with pytest.raises(ValueError, match="apply_to_values"):
         rmsprop.finalized_values(rmsprop.RMSprop())
+
+
+def test_apply_for_r_returns_errors_and_unwraps_a_single_parameter():
+    from rmsprop.positional import apply_for_r
+    optimizer = rmsprop.RMSprop(learning_rate=0.1)
+    twin = rmsprop.RMSprop(learning_rate=0.1)
+    grad = np.array([0.5, -2.0])
+    values = np.array([1.0, 2.0])
+    single = apply_for_r(optimizer, [grad], [values], "float64", "w", True)
+    expected = rmsprop.apply_to_values(twin, [grad], [values])
+    assert isinstance(single, np.ndarray)
+    np.testing.assert_array_equal(single, expected[0])
+    assert optimizer.variables[-1].name == "w_velocity"       # one string is one name
+    # An engine error comes back as the exception, and nothing changed.
+    state = [v.numpy() for v in optimizer.variables]
+    error = apply_for_r(optimizer, [np.ones(3)], [np.zeros(3)], "float64", "w", True)
+    assert isinstance(error, ValueError) and "shape" in str(error)
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(state, optimizer.variables))
+    listed = apply_for_r(optimizer, [grad], [single], "float64", "w", False)
+    assert isinstance(listed, list) and len(listed) == 1

@@ -82,6 +82,11 @@ test_that("NULL gradients leave their parameter unchanged", {
                  "'b'")
   expect_identical(out$b, 2)
   expect_lt(out$a, 1)
+  # All of them NULL: an error only, not also the warning about each.
+  expect_no_warning(e <- tryCatch(optimizer_apply(opt, list(a = NULL, b = NULL), out),
+                                  error = identity))
+  expect_s3_class(e, "rmsprop_engine_error")
+  expect_match(conditionMessage(e), "No gradients")
 })
 
 test_that("dtype = 'float32' reproduces float32 arithmetic", {
