@@ -375,7 +375,9 @@ class BaseOptimizer:
 
     def _flat_gradients(self, group, grads, private):
         """The group's gradients as one flat array of its dtype (a private copy if
-        `private`, since later steps then write into it)."""
+        `private`, since later steps then write into it), or, when only the
+        update rule reads them, as `PackedGradients` that the update gathers
+        chunk by chunk."""
         members = group.indices
         if len(members) == 1 and not private:
             grad = grads[members[0]]
@@ -383,9 +385,14 @@ class BaseOptimizer:
                 return None
             if grad.dtype == group.dtype and grad.flags.c_contiguous:
                 return grad.reshape(-1)
-        buffer = group.grad_buffer()
         present = [grads[i] for i in members]
-        if not any(map(operator.is_, present, itertools.repeat(None))):
+        complete = not any(map(operator.is_, present, itertools.repeat(None)))
+        if complete and not private:
+            packed = group.packed_gradients(grads, self._scratch.gather(group.compute))
+            if packed is not None:
+                return packed
+        buffer = group.grad_buffer()
+        if complete:
             # axis=None flattens each input in C order, as reshape(-1) would.
             np.concatenate(present, axis=None, out=buffer, casting="unsafe")
         else:

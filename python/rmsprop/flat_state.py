@@ -11,6 +11,7 @@ into a work buffer around each step instead.
 
 import numpy as np
 
+from .kernels import CHUNK, chunk_pieces
 from .variable import Variable
 
 
@@ -44,6 +45,7 @@ class DtypeGroup:
         self._gather_buffer = None
         self._working_slots = {}               # compute-dtype copies, when the dtypes differ
         self._compute_grad_buffer = None
+        self._pack_plan = None
 
     @property
     def casts(self):
@@ -68,12 +70,58 @@ class DtypeGroup:
 
     def compute_grads(self, flat_grad):
         """`flat_grad` in the compute dtype (itself when no cast is needed)."""
-        if not self.casts or flat_grad is None:
+        if not self.casts or flat_grad is None or isinstance(flat_grad, PackedGradients):
             return flat_grad
         if self._compute_grad_buffer is None:
             self._compute_grad_buffer = np.empty(self.total, self.compute)
         np.copyto(self._compute_grad_buffer, flat_grad, casting="unsafe")
         return self._compute_grad_buffer
+
+    def packed_gradients(self, grads, buffer):
+        """The members' gradients (`grads[i]`, all present), to be read piece by
+        piece without first gathering them into a group-sized buffer; None when
+        that cannot be done (see `PackedGradients`)."""
+        if self.casts or len(self.indices) < 2:
+            return None
+        if self._pack_plan is None:
+            self._pack_plan = self._plan_packs()
+        for start, stop, members in self._pack_plan:
+            if type(members) is int:          # a large member, to be read in place
+                grad = grads[members]
+                if grad.dtype != self.compute or not grad.flags.c_contiguous:
+                    return None
+        return PackedGradients(self._pack_plan, grads, buffer)
+
+    def _plan_packs(self):
+        """[(start, stop, members)]: consecutive members smaller than a chunk,
+        packed together up to a chunk (`members` selects their gradients: a
+        slice, or a list of positions), and each member of a chunk or more
+        alone (`members` is its position)."""
+        plan = []
+        pack = []
+        pack_start = 0
+
+        def close_pack():
+            if pack:
+                consecutive = pack == list(range(pack[0], pack[-1] + 1))
+                members = slice(pack[0], pack[-1] + 1) if consecutive else list(pack)
+                plan.append((pack_start, start, members))
+                pack.clear()
+
+        for position, index in enumerate(self.indices):
+            start, stop = self.segment(position)
+            if stop - start >= CHUNK:
+                close_pack()
+                plan.append((start, stop, index))
+                pack_start = stop
+                continue
+            if stop - pack_start > CHUNK:
+                close_pack()
+                pack_start = start
+            pack.append(index)
+        start = self.total
+        close_pack()
+        return plan
 
     def gather_buffer(self):
         if self._gather_buffer is None:
@@ -142,3 +190,43 @@ class DtypeGroup:
             else:
                 runs.append([start, stop])
         return runs
+
+
+class PackedGradients:
+    """A group's gradients left where the caller keeps them, read chunk by chunk.
+
+    Runs of small gradients are copied together into one chunk-sized buffer
+    just before the update reads them, so the copy is still in cache when it is
+    read (gathering every gradient into a group-sized buffer first costs a
+    full extra trip through memory); a gradient of a chunk or more is read in
+    place. Used when no preprocessing writes into the gradients.
+    """
+
+    def __init__(self, plan, grads, buffer):
+        self._plan = plan
+        self._grads = grads
+        self._buffer = buffer
+
+    def pieces(self):
+        grads = self._grads
+        for start, stop, members in self._plan:
+            if type(members) is int:
+                flat = grads[members].reshape(-1)
+                for first in range(0, stop - start, CHUNK):
+                    last = min(first + CHUNK, stop - start)
+                    yield start + first, start + last, flat[first:last]
+                continue
+            selected = grads[members] if type(members) is slice else [grads[i] for i in members]
+            piece = self._buffer[: stop - start]
+            # axis=None flattens each gradient in C order, as reshape(-1) would.
+            np.concatenate(selected, axis=None, out=piece, casting="unsafe")
+            yield start, stop, piece
+
+
+def gradient_pieces(flat_grad, start, stop):
+    """(start, stop, gradient) pieces of [start, stop) for the update kernels,
+    from a flat gradient array or a group's PackedGradients (which always
+    cover the whole group)."""
+    if isinstance(flat_grad, PackedGradients):
+        return flat_grad.pieces()
+    return chunk_pieces(flat_grad, start, stop)

@@ -17,10 +17,12 @@ CHUNK = 32768
 
 
 class Scratch:
-    """Two chunk-sized work buffers per dtype, allocated once and reused."""
+    """Chunk-sized buffers per dtype, allocated once and reused: two work
+    buffers for the math, and one into which gradients are gathered."""
 
     def __init__(self):
         self._buffers = {}
+        self._gather = {}
 
     def get(self, dtype):
         buffers = self._buffers.get(dtype)
@@ -29,15 +31,32 @@ class Scratch:
             self._buffers[dtype] = buffers
         return buffers
 
+    def gather(self, dtype):
+        buffer = self._gather.get(dtype)
+        if buffer is None:
+            buffer = self._gather[dtype] = np.empty(CHUNK, dtype)
+        return buffer
+
 
 def _chunks(size):
     for start in range(0, size, CHUNK):
         yield start, min(start + CHUNK, size)
 
 
-def rmsprop_update(param, grad, velocity, average_grad, momentum_slot,
+def chunk_pieces(flat, start, stop):
+    """(start, stop, flat[start:stop]) for the chunks of [start, stop)."""
+    for first in range(start, stop, CHUNK):
+        last = min(first + CHUNK, stop)
+        yield first, last, flat[first:last]
+
+
+def rmsprop_update(param, grad_pieces, velocity, average_grad, momentum_slot,
                    lr, rho, one_minus_rho, epsilon, momentum, scratch):
-    """One RMSprop step on flat arrays.
+    """One RMSprop step on flat arrays, piece by piece.
+
+    `grad_pieces` yields (start, stop, g): g is the flat gradient of
+    param[start:stop], at most CHUNK elements (`chunk_pieces` of a flat
+    gradient, or the pieces of a group's gradients gathered chunk by chunk).
 
     velocity = rho * velocity + (1 - rho) * g^2
     centered: average_grad = rho * average_grad + (1 - rho) * g
@@ -55,10 +74,9 @@ def rmsprop_update(param, grad, velocity, average_grad, momentum_slot,
     # scalar first (about 0.4 us less per call, ~6 calls per chunk).
     lr, rho, one_minus_rho, epsilon, momentum = (
         np.asarray(s) for s in (lr, rho, one_minus_rho, epsilon, momentum))
-    for start, stop in _chunks(param.size):
+    for start, stop, g in grad_pieces:
         n = stop - start
         p = param[start:stop]
-        g = grad[start:stop]
         v = velocity[start:stop]
         t = work[:n]
         inc = increment_buffer[:n]

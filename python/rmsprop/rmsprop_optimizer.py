@@ -2,6 +2,7 @@
 
 from .base_optimizer import BaseOptimizer
 from .checks import check_bool, check_float
+from .flat_state import gradient_pieces
 from .kernels import rmsprop_update
 
 
@@ -56,11 +57,8 @@ class RMSprop(BaseOptimizer):
                    dtype(self.momentum))
         scratch = self._scratch.get(group.compute)
         for start, stop in runs:
-            rmsprop_update(
-                flat_param[start:stop], flat_grad[start:stop], velocity[start:stop],
-                None if average_grad is None else average_grad[start:stop],
-                None if momentum_slot is None else momentum_slot[start:stop],
-                *scalars, scratch)
+            rmsprop_update(flat_param, gradient_pieces(flat_grad, start, stop), velocity,
+                           average_grad, momentum_slot, *scalars, scratch)
 
     def get_config(self):
         config = super().get_config()
