@@ -17,7 +17,7 @@ import numpy as np
 from . import config, schedules
 from .checks import (check_bool, check_float, check_int, check_name, describe,
                      is_real_number)
-from .flat_state import DtypeGroup
+from .flat_state import DtypeGroup, PackedGradients
 from .kernels import (Scratch, clip_by_norm, decay_weights, moving_average,
                       sum_of_squares)
 from .variable import Variable, storage_epoch
@@ -388,7 +388,7 @@ class BaseOptimizer:
         present = [grads[i] for i in members]
         complete = not any(map(operator.is_, present, itertools.repeat(None)))
         if complete and not private:
-            packed = group.packed_gradients(grads, self._scratch.gather(group.compute))
+            packed = group.packed_gradients(grads, self._scratch.gather(group.compute)[0])
             if packed is not None:
                 return packed
         buffer = group.grad_buffer()
@@ -401,6 +401,15 @@ class BaseOptimizer:
                     start, stop = group.segment(position)
                     np.copyto(buffer[start:stop], grad.reshape(-1), casting="unsafe")
         return buffer
+
+    def _param_arrays(self):
+        """The array each trainable value is stored in, by position."""
+        if self._param_override is not None:
+            return self._param_override
+        variables = self._trainable_variables
+        if not any(map(isinstance, variables, itertools.repeat(Variable))):
+            return variables
+        return [self._param_array(i) for i in range(len(variables))]
 
     def _flat_params(self, group):
         """(flat parameter array, whether it is a gathered copy to scatter back)."""
@@ -481,7 +490,18 @@ class BaseOptimizer:
 
         params = {}
         if is_update_step or self.use_ema:
-            for group, *_ in work:
+            # Plain arrays are updated chunk by chunk along with their gradients
+            # when only the update rule touches them this step.
+            pack_params = self.weight_decay is None and not self.use_ema
+            for position, (group, present, runs, flat_grad) in enumerate(work):
+                if (pack_params and group.param_buffer is None
+                        and isinstance(flat_grad, PackedGradients)):
+                    packed = flat_grad.with_params(self._param_arrays(),
+                                                   self._scratch.gather(group.compute)[1])
+                    if packed is not None:
+                        work[position] = (group, present, runs, packed)
+                        params[id(group)] = (None, False)
+                        continue
                 params[id(group)] = self._flat_params(group)
 
         if is_update_step:

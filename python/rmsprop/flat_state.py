@@ -46,6 +46,7 @@ class DtypeGroup:
         self._working_slots = {}               # compute-dtype copies, when the dtypes differ
         self._compute_grad_buffer = None
         self._pack_plan = None
+        self._pack_views = None
 
     @property
     def casts(self):
@@ -83,14 +84,32 @@ class DtypeGroup:
         that cannot be done (see `PackedGradients`)."""
         if self.casts or len(self.indices) < 2:
             return None
-        if self._pack_plan is None:
-            self._pack_plan = self._plan_packs()
-        for start, stop, members in self._pack_plan:
+        for _, _, members in self.pack_plan():
             if type(members) is int:          # a large member, to be read in place
                 grad = grads[members]
                 if grad.dtype != self.compute or not grad.flags.c_contiguous:
                     return None
-        return PackedGradients(self._pack_plan, grads, buffer)
+        return PackedGradients(self, grads, buffer)
+
+    def pack_plan(self):
+        if self._pack_plan is None:
+            self._pack_plan = self._plan_packs()
+        return self._pack_plan
+
+    def pack_views(self, buffer):
+        """For each entry of the pack plan, views of chunk buffer `buffer`
+        shaped like the pack's members (cached for the last buffer)."""
+        cached = self._pack_views
+        if cached is None or cached[0] is not buffer:
+            views = []
+            position_of = {index: position for position, index in enumerate(self.indices)}
+            for start, stop, members in self.pack_plan():
+                positions = [] if type(members) is int or buffer is None else [
+                    position_of[i] for i in _member_list(members)]
+                views.append([buffer[self.offsets[q] - start:self.offsets[q + 1] - start]
+                              .reshape(self.shapes[q]) for q in positions])
+            cached = self._pack_views = (buffer, views)
+        return cached[1]
 
     def _plan_packs(self):
         """[(start, stop, members)]: consecutive members smaller than a chunk,
@@ -193,40 +212,78 @@ class DtypeGroup:
 
 
 class PackedGradients:
-    """A group's gradients left where the caller keeps them, read chunk by chunk.
+    """A group's gradients left where the caller keeps them, read chunk by chunk
+    (and, with `with_params`, its parameters too, when they are plain arrays).
 
-    Runs of small gradients are copied together into one chunk-sized buffer
-    just before the update reads them, so the copy is still in cache when it is
-    read (gathering every gradient into a group-sized buffer first costs a
-    full extra trip through memory); a gradient of a chunk or more is read in
-    place. Used when no preprocessing writes into the gradients.
+    Runs of small members are copied together into one chunk-sized buffer just
+    before the update reads them (parameters are copied back just after it
+    wrote them), so every copy is still in cache when it is used: gathering
+    every member into a group-sized buffer first, and scattering back after,
+    costs full extra trips through memory. A member of a chunk or more is read
+    (and written) in place. Used when only the update rule touches the
+    gradients (and, for parameters, when nothing else in the step does).
     """
 
-    def __init__(self, plan, grads, buffer):
-        self._plan = plan
+    def __init__(self, group, grads, grad_buffer, params=None, param_buffer=None):
+        self._group = group
         self._grads = grads
-        self._buffer = buffer
+        self._grad_buffer = grad_buffer
+        self._params = params
+        self._param_buffer = param_buffer
 
-    def pieces(self):
-        grads = self._grads
-        for start, stop, members in self._plan:
+    def with_params(self, params, buffer):
+        """These gradients, plus the members' parameter arrays `params` (by
+        position in the optimizer, like the gradients) updated through chunk
+        buffer `buffer`; None when a large member cannot be updated in place."""
+        group = self._group
+        for _, _, members in group.pack_plan():
             if type(members) is int:
-                flat = grads[members].reshape(-1)
+                array = params[members]
+                if array.dtype != group.compute or not array.flags.c_contiguous:
+                    return None
+        return PackedGradients(group, self._grads, self._grad_buffer, params, buffer)
+
+    def pieces(self, flat_param):
+        """(start, stop, param, grad) pieces covering the group; `param` is a
+        slice of `flat_param` unless the parameters were given as arrays."""
+        grads, params = self._grads, self._params
+        group = self._group
+        for (start, stop, members), views in zip(group.pack_plan(),
+                                                  group.pack_views(self._param_buffer)):
+            if type(members) is int:
+                g = grads[members].reshape(-1)
+                p = flat_param[start:stop] if params is None else params[members].reshape(-1)
                 for first in range(0, stop - start, CHUNK):
                     last = min(first + CHUNK, stop - start)
-                    yield start + first, start + last, flat[first:last]
+                    yield start + first, start + last, p[first:last], g[first:last]
                 continue
-            selected = grads[members] if type(members) is slice else [grads[i] for i in members]
-            piece = self._buffer[: stop - start]
-            # axis=None flattens each gradient in C order, as reshape(-1) would.
-            np.concatenate(selected, axis=None, out=piece, casting="unsafe")
-            yield start, stop, piece
+            g = self._grad_buffer[: stop - start]
+            # axis=None flattens each member in C order, as reshape(-1) would.
+            np.concatenate(_select(grads, members), axis=None, out=g, casting="unsafe")
+            if params is None:
+                yield start, stop, flat_param[start:stop], g
+                continue
+            selected = _select(params, members)
+            p = self._param_buffer[: stop - start]
+            np.concatenate(selected, axis=None, out=p)
+            yield start, stop, p, g
+            # Resumed once the update has written `p`: back into the members.
+            for array, view in zip(selected, views):
+                array[...] = view
 
 
-def gradient_pieces(flat_grad, start, stop):
-    """(start, stop, gradient) pieces of [start, stop) for the update kernels,
-    from a flat gradient array or a group's PackedGradients (which always
+def _member_list(members):
+    return range(members.start, members.stop) if type(members) is slice else members
+
+
+def _select(values, members):
+    return values[members] if type(members) is slice else [values[i] for i in members]
+
+
+def update_pieces(flat_param, flat_grad, start, stop):
+    """(start, stop, param, grad) pieces of [start, stop) for the update
+    kernels, from flat arrays or from a group's PackedGradients (which always
     cover the whole group)."""
     if isinstance(flat_grad, PackedGradients):
-        return flat_grad.pieces()
-    return chunk_pieces(flat_grad, start, stop)
+        return flat_grad.pieces(flat_param)
+    return chunk_pieces(flat_param, flat_grad, start, stop)

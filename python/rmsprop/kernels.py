@@ -18,7 +18,8 @@ CHUNK = 32768
 
 class Scratch:
     """Chunk-sized buffers per dtype, allocated once and reused: two work
-    buffers for the math, and one into which gradients are gathered."""
+    buffers for the math, and two into which gradients and parameters are
+    gathered."""
 
     def __init__(self):
         self._buffers = {}
@@ -32,10 +33,10 @@ class Scratch:
         return buffers
 
     def gather(self, dtype):
-        buffer = self._gather.get(dtype)
-        if buffer is None:
-            buffer = self._gather[dtype] = np.empty(CHUNK, dtype)
-        return buffer
+        buffers = self._gather.get(dtype)
+        if buffers is None:
+            buffers = self._gather[dtype] = (np.empty(CHUNK, dtype), np.empty(CHUNK, dtype))
+        return buffers
 
 
 def _chunks(size):
@@ -43,20 +44,21 @@ def _chunks(size):
         yield start, min(start + CHUNK, size)
 
 
-def chunk_pieces(flat, start, stop):
-    """(start, stop, flat[start:stop]) for the chunks of [start, stop)."""
+def chunk_pieces(param, grad, start, stop):
+    """(start, stop, param[start:stop], grad[start:stop]) for the chunks of [start, stop)."""
     for first in range(start, stop, CHUNK):
         last = min(first + CHUNK, stop)
-        yield first, last, flat[first:last]
+        yield first, last, param[first:last], grad[first:last]
 
 
-def rmsprop_update(param, grad_pieces, velocity, average_grad, momentum_slot,
+def rmsprop_update(pieces, velocity, average_grad, momentum_slot,
                    lr, rho, one_minus_rho, epsilon, momentum, scratch):
     """One RMSprop step on flat arrays, piece by piece.
 
-    `grad_pieces` yields (start, stop, g): g is the flat gradient of
-    param[start:stop], at most CHUNK elements (`chunk_pieces` of a flat
-    gradient, or the pieces of a group's gradients gathered chunk by chunk).
+    `pieces` yields (start, stop, p, g): the flat parameters (updated in place)
+    and gradients of elements [start, stop) of the flat slots, at most CHUNK
+    elements (`chunk_pieces` of flat arrays, or a group's members gathered
+    chunk by chunk).
 
     velocity = rho * velocity + (1 - rho) * g^2
     centered: average_grad = rho * average_grad + (1 - rho) * g
@@ -74,9 +76,8 @@ def rmsprop_update(param, grad_pieces, velocity, average_grad, momentum_slot,
     # scalar first (about 0.4 us less per call, ~6 calls per chunk).
     lr, rho, one_minus_rho, epsilon, momentum = (
         np.asarray(s) for s in (lr, rho, one_minus_rho, epsilon, momentum))
-    for start, stop, g in grad_pieces:
+    for start, stop, p, g in pieces:
         n = stop - start
-        p = param[start:stop]
         v = velocity[start:stop]
         t = work[:n]
         inc = increment_buffer[:n]

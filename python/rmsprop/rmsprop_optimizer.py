@@ -2,7 +2,7 @@
 
 from .base_optimizer import BaseOptimizer
 from .checks import check_bool, check_float
-from .flat_state import gradient_pieces
+from .flat_state import update_pieces
 from .kernels import rmsprop_update
 
 
@@ -57,7 +57,7 @@ class RMSprop(BaseOptimizer):
                    dtype(self.momentum))
         scratch = self._scratch.get(group.compute)
         for start, stop in runs:
-            rmsprop_update(flat_param, gradient_pieces(flat_grad, start, stop), velocity,
+            rmsprop_update(update_pieces(flat_param, flat_grad, start, stop), velocity,
                            average_grad, momentum_slot, *scalars, scratch)
 
     def get_config(self):

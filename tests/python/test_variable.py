@@ -289,38 +289,55 @@ def test_variable_rejects_non_real_dtypes(dtype):
         rmsprop.Variable([1.0, 2.0], dtype=dtype)
 
 
-# Sizes around the kernels' chunk: small gradients packed together, runs that
+# Sizes around the kernels' chunk: small members packed together, runs that
 # would cross a chunk, and members of a chunk or more read in place.
 PACK_SHAPES = [(7,), (3, 5), (20000,), (15000,), (40000,), (2,), (300, 200), (1,), (33000,)]
 
 
+def _pack_values(rng, dtypes, order):
+    return [np.array(rng.standard_normal(shape), dtype=d, order=order)
+            for shape, d in zip(PACK_SHAPES, dtypes)]
+
+
 @pytest.mark.parametrize("config", [{}, dict(momentum=0.9, centered=True)])
-@pytest.mark.parametrize("grad_layout", ["C", "F", "float64"])
-def test_gradients_gathered_chunk_by_chunk_match_gathering_first(config, grad_layout):
+@pytest.mark.parametrize("layout", ["C", "F", "float64 gradients"])
+@pytest.mark.parametrize("kind", ["Variable", "array"])
+def test_members_gathered_chunk_by_chunk_match_gathering_first(config, layout, kind):
     from rmsprop.flat_state import PackedGradients
     rng = np.random.default_rng(3)
-    init = [rng.standard_normal(shape) for shape in PACK_SHAPES]
     # float32 and float64 interleaved: each dtype group's members are not consecutive.
-    dtypes = ["float64" if i % 3 == 1 else "float32" for i in range(len(init))]
-    packed = [rmsprop.Variable(v, dtype=d) for v, d in zip(init, dtypes)]
-    gathered = [rmsprop.Variable(v, dtype=d) for v, d in zip(init, dtypes)]
+    dtypes = ["float64" if i % 3 == 1 else "float32" for i in range(len(PACK_SHAPES))]
+    order = "F" if layout == "F" else "C"
+    init = _pack_values(rng, dtypes, order)
+    if kind == "Variable":
+        packed = [rmsprop.Variable(v, dtype=v.dtype) for v in init]
+        gathered = [rmsprop.Variable(v, dtype=v.dtype) for v in init]
+    else:
+        packed = [v.copy(order="K") for v in init]
+        gathered = [v.copy(order="K") for v in init]
+        # A strided view among the small members: read and written through it.
+        base = np.zeros((2, 14), dtype="float32")
+        base[:, ::2] = init[0].reshape(1, 7)
+        packed[0] = base[:, ::2][0]
     first = rmsprop.RMSprop(learning_rate=0.01, **config)
     # Dividing by a loss scale of 1 changes no number but makes the optimizer
-    # gather every gradient into its own buffer first.
+    # gather every member into group-sized buffers first.
     second = rmsprop.RMSprop(learning_rate=0.01, loss_scale_factor=1.0, **config)
     for _ in range(3):
-        grads = [np.array(rng.standard_normal(v.shape), dtype=d,
-                          order="F" if grad_layout == "F" else "C")
-                 for v, d in zip(init, dtypes)]
-        if grad_layout == "float64":
+        grads = _pack_values(rng, dtypes, order)
+        if layout == "float64 gradients":
             grads = [g.astype("float64") for g in grads]
         first.apply(grads, packed)
         second.apply(grads, gathered)
     for a, b in zip(packed, gathered):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     for a, b in zip(first.variables, second.variables):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    # The chunk-by-chunk path was the one taken (when the large gradients can be read in place).
+    if kind == "array":
+        np.testing.assert_array_equal(base[:, 1::2], 0.0)     # the view's gaps untouched
+    # The chunk-by-chunk path was the one taken where the large members allow it.
     group = next(g for g in first._groups if g.dtype == np.float32)
-    expected = PackedGradients if grad_layout == "C" else type(None)
-    assert isinstance(group.packed_gradients(grads, np.empty(0, np.float32)), expected)
+    chunked = group.packed_gradients(grads, np.empty(0, np.float32))
+    assert isinstance(chunked, PackedGradients) == (layout == "C")
+    if chunked is not None and kind == "array":
+        assert chunked.with_params(packed, np.empty(0, np.float32)) is not None
