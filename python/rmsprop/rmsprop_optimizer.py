@@ -1,5 +1,7 @@
 """Keras 3's RMSprop update rule on top of `BaseOptimizer`."""
 
+import numpy as np
+
 from .base_optimizer import BaseOptimizer
 from .checks import check_bool, check_float
 from .flat_state import update_pieces
@@ -37,6 +39,7 @@ class RMSprop(BaseOptimizer):
         self.momentum = momentum
         self.epsilon = epsilon
         self.centered = centered
+        self._scalar_cache = {}
 
     def _slot_kinds(self):
         kinds = ["velocity"]
@@ -47,18 +50,27 @@ class RMSprop(BaseOptimizer):
         return kinds
 
     def _update_group(self, group, slots, flat_param, flat_grad, runs, lr):
-        dtype = group.compute.type
         velocity = slots["velocity"]
         momentum_slot = slots.get("momentum")
         average_grad = slots.get("average_gradient")
-        # Python-float hyperparameters act as weak scalars in Keras: cast to
-        # the variable's dtype, with 1 - rho computed in double first.
-        scalars = (dtype(lr), dtype(self.rho), dtype(1 - self.rho), dtype(self.epsilon),
-                   dtype(self.momentum))
+        scalars = self._rule_scalars(group.compute, lr)
         scratch = self._scratch.get(group.compute)
         for start, stop in runs:
             rmsprop_update(update_pieces(flat_param, flat_grad, start, stop), velocity,
                            average_grad, momentum_slot, *scalars, scratch)
+
+    def _rule_scalars(self, dtype, lr):
+        """lr, rho, 1 - rho, epsilon and momentum as 0-d arrays of `dtype`, kept
+        while they stay the same (small steps feel the cost of making them)."""
+        key = (lr, self.rho, self.epsilon, self.momentum)
+        cached = self._scalar_cache.get(dtype)
+        if cached is None or cached[0] != key:
+            # Python-float hyperparameters act as weak scalars in Keras: cast to
+            # the variable's dtype, with 1 - rho computed in double first.
+            values = (lr, self.rho, 1 - self.rho, self.epsilon, self.momentum)
+            cached = (key, tuple(np.asarray(dtype.type(v)) for v in values))
+            self._scalar_cache[dtype] = cached
+        return cached[1]
 
     def get_config(self):
         config = super().get_config()
