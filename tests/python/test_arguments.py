@@ -341,6 +341,23 @@ def test_learning_rate_settable_afterwards(f64):
     assert optimizer.get_config()["learning_rate"] == 0.3
 
 
+def test_rule_hyperparameters_changed_between_steps_take_effect():
+    values = initial_values()
+    steps = gradient_steps(4)
+    optimizer = rmsprop.RMSprop(learning_rate=0.1, momentum=0.5)
+    variables = [rmsprop.Variable(v, name=n) for v, n in zip(values, NAMES)]
+    reference = ReferenceRMSprop(values, dtype="float32", learning_rate=stored_rate(0.1),
+                                 momentum=0.5)
+    for number, grads in enumerate(steps):
+        if number == 2:
+            for target in (optimizer, reference):
+                target.rho, target.epsilon, target.momentum = 0.5, 1e-3, 0.25
+        optimizer.apply(grads, variables)
+        reference.step(grads)
+    for var, want in zip(variables, reference.vars):
+        assert_close(var.numpy(), want, "float32")
+
+
 def test_learning_rate_can_switch_to_a_schedule():
     optimizer = rmsprop.RMSprop(learning_rate=0.1)
     optimizer.learning_rate = schedules.PiecewiseConstantDecay([0], [0.5, 0.25])
