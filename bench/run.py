@@ -4,6 +4,8 @@
 Runs in one process, side by side, and prints per workload:
 
   * this engine, on plain NumPy arrays and on `rmsprop.Variable`s;
+  * the engine's update math alone on flat arrays (a floor for the engine
+    rows: the formula's NumPy passes without any gathering or checks);
   * a straightforward NumPy RMSprop, one expression per formula line;
   * `torch.optim.RMSprop(foreach=True)` on one thread, when torch is installed;
   * the memory limit: the time `np.copyto` needs for a params-sized buffer
@@ -105,6 +107,27 @@ def make_engine(workload, params, grads, as_variables):
 
     def step():
         opt.apply(grads, params)
+    return step
+
+
+def make_update_math(workload, total):
+    """The engine's formula alone, on one flat array per stream with nothing to
+    gather, check or store: what an engine step costs at least, whatever its
+    bookkeeping (a floor to read the engine's rows against; no targets)."""
+    dtype = np.dtype(workload["dtype"])
+    rng = np.random.default_rng(2)
+    param = rng.standard_normal(total).astype(dtype)
+    grad = (rng.standard_normal(total) * 0.01).astype(dtype)
+    velocity = np.zeros(total, dtype)
+    average = np.zeros(total, dtype) if workload["centered"] else None
+    momentum = np.zeros(total, dtype) if workload["momentum"] > 0 else None
+    scalars = [np.asarray(dtype.type(x))
+               for x in (LR, RHO, 1 - RHO, EPS, workload["momentum"])]
+    scratch = kernels.Scratch().get(dtype)
+
+    def step():
+        kernels.rmsprop_update(kernels.chunk_pieces(param, grad, 0, total), velocity, average,
+                               momentum, *scalars, scratch)
     return step
 
 
@@ -217,6 +240,7 @@ def run_workload(workload, quick, have_torch):
     steps = {
         "engine (arrays)": make_engine(workload, [p.copy() for p in init], grads, False),
         "engine (Variable)": make_engine(workload, [p.copy() for p in init], grads, True),
+        "update math alone (flat)": make_update_math(workload, total),
         "numpy (one expr/line)": make_numpy(workload, [p.copy() for p in init], grads),
     }
     if have_torch:
