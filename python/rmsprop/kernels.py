@@ -69,13 +69,12 @@ def rmsprop_update(pieces, velocity, average_grad, momentum_slot,
     (or param -= increment without momentum).
 
     `average_grad` / `momentum_slot` are None when not centered / momentum == 0.
+    The scalars have the arrays' dtype. Pass them as 0-d arrays: the results
+    are the same as with NumPy scalars, but each ufunc call takes a 0-d array
+    without converting it first (about 0.4 us less per call, ~6 calls per
+    chunk).
     """
     work, increment_buffer = scratch
-    # 0-d arrays instead of NumPy scalars: the same values and dtype, so the
-    # same results, but each ufunc call takes them without converting a
-    # scalar first (about 0.4 us less per call, ~6 calls per chunk).
-    lr, rho, one_minus_rho, epsilon, momentum = (
-        np.asarray(s) for s in (lr, rho, one_minus_rho, epsilon, momentum))
     for start, stop, p, g in pieces:
         n = stop - start
         v = velocity[start:stop]
