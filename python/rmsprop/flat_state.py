@@ -5,8 +5,11 @@ one contiguous buffer per slot kind (velocity, momentum, ...), and each
 per-variable slot is a view into it, so the update math runs once over a whole
 group instead of once per tensor. When every member of a group is an
 `rmsprop.Variable`, the members' values are moved into one buffer too
-(`Variable._rehome`); plain NumPy arrays stay where they are and are gathered
-into a work buffer around each step instead.
+(`Variable._rehome`); plain NumPy arrays stay where they are. Gradients, and
+plain-array parameters, are brought next to each other chunk by chunk as the
+update reaches them (`PackedGradients`), or, when other steps (clipping,
+weight decay, EMA, ...) need them whole, gathered into group-sized work
+buffers around the step.
 """
 
 import numpy as np
