@@ -27,7 +27,6 @@ Targets are informational: a miss is reported, never an error exit.
 """
 
 import argparse
-import contextlib
 import gc
 import json
 import os
@@ -46,6 +45,7 @@ sys.path.insert(0, str(ROOT / "python"))
 
 import rmsprop  # noqa: E402
 from rmsprop import kernels  # noqa: E402
+from rmsprop.config import floatx_scope  # noqa: E402
 
 try:
     import torch
@@ -85,20 +85,10 @@ def streams(workload):
 # ---------------------------------------------------------------------------
 # Candidates: each returns a zero-argument `step` that performs one update.
 # ---------------------------------------------------------------------------
-@contextlib.contextmanager
-def floatx(dtype):
-    """Build float64 workloads under floatx=float64, so that they compute (and
-    store their learning rate) in float64, as Keras does with that policy."""
-    saved = rmsprop.floatx()
-    rmsprop.set_floatx(dtype)
-    try:
-        yield
-    finally:
-        rmsprop.set_floatx(saved)
-
-
 def make_engine(workload, params, grads, as_variables):
-    with floatx(workload["dtype"]):
+    # float64 workloads are built under floatx=float64, so that they compute
+    # (and store their learning rate) in float64, as Keras does with that policy.
+    with floatx_scope(workload["dtype"]):
         if as_variables:
             params = [rmsprop.Variable(p, name=f"w{i}") for i, p in enumerate(params)]
         opt = rmsprop.RMSprop(learning_rate=LR, rho=RHO, epsilon=EPS,

@@ -4,6 +4,8 @@ Keras keeps this as process-wide state; we do the same so that code written
 against `keras.config.floatx()` carries over.
 """
 
+import contextlib
+
 _SUPPORTED_FLOATS = ("float16", "float32", "float64")
 _floatx = "float32"
 
@@ -21,3 +23,14 @@ def set_floatx(value):
             f"`value` must be one of {', '.join(_SUPPORTED_FLOATS)}; got {value!r}."
         )
     _floatx = str(value)
+
+
+@contextlib.contextmanager
+def floatx_scope(value):
+    """Use `value` as floatx inside a `with` block, then restore the previous one."""
+    previous = floatx()
+    set_floatx(value)
+    try:
+        yield
+    finally:
+        set_floatx(previous)

@@ -10,22 +10,14 @@ weight decay and the EMA run in (the engine computes float64 variables in
 floatx unless floatx is float64). By default compute == dtype.
 """
 
-import contextlib
-
 import numpy as np
 
 import rmsprop
+from rmsprop.config import floatx_scope
 
 
-@contextlib.contextmanager
-def floatx_as(name):
-    """Temporarily set rmsprop's floatx."""
-    previous = rmsprop.floatx()
-    rmsprop.set_floatx(name)
-    try:
-        yield
-    finally:
-        rmsprop.set_floatx(previous)
+# The tests' name for the engine's temporary-floatx helper.
+floatx_as = floatx_scope
 
 
 def stored_rate(value):

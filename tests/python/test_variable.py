@@ -130,6 +130,11 @@ def test_floatx_get_set_and_bad_value():
             rmsprop.set_floatx(bad)
         assert repr(bad) in str(info.value)
         assert rmsprop.floatx() == "float32"
+    # The scope restores the previous floatx also when its block raises.
+    with pytest.raises(RuntimeError):
+        with floatx_as("float16"):
+            raise RuntimeError("inside")
+    assert rmsprop.floatx() == "float32"
 
 
 # ---------------------------------------------------------------------------
