@@ -85,14 +85,19 @@ class DtypeGroup:
         """The members' gradients (`grads[i]`, all present), to be read piece by
         piece without first gathering them into a group-sized buffer; None when
         that cannot be done (see `PackedGradients`)."""
-        if self.casts or len(self.indices) < 2:
+        if self.casts or len(self.indices) < 2 or not self.large_members_in_place(grads):
             return None
-        for _, _, members in self.pack_plan():
-            if type(members) is int:          # a large member, to be read in place
-                grad = grads[members]
-                if grad.dtype != self.compute or not grad.flags.c_contiguous:
-                    return None
         return PackedGradients(self, grads, buffer)
+
+    def large_members_in_place(self, arrays):
+        """True when the arrays (by optimizer position) of the members of a
+        chunk or more can be used in place: compute dtype, C-contiguous."""
+        for _, _, members in self.pack_plan():
+            if type(members) is int:
+                array = arrays[members]
+                if array.dtype != self.compute or not array.flags.c_contiguous:
+                    return False
+        return True
 
     def pack_plan(self):
         if self._pack_plan is None:
@@ -239,11 +244,8 @@ class PackedGradients:
         position in the optimizer, like the gradients) updated through chunk
         buffer `buffer`; None when a large member cannot be updated in place."""
         group = self._group
-        for _, _, members in group.pack_plan():
-            if type(members) is int:
-                array = params[members]
-                if array.dtype != group.compute or not array.flags.c_contiguous:
-                    return None
+        if not group.large_members_in_place(params):
+            return None
         return PackedGradients(group, self._grads, self._grad_buffer, params, buffer)
 
     def pieces(self, flat_param):
