@@ -65,18 +65,26 @@ new_schedule <- function(class_name, args) {
   py_try(do.call(schedules[[class_name]], args))
 }
 
-#' @rdname learning_rate_schedule
-#' @export
-learning_rate_schedule_exponential_decay <- function(initial_learning_rate, decay_steps,
-                                                     decay_rate, staircase = FALSE,
-                                                     name = "ExponentialDecay") {
-  new_schedule("ExponentialDecay", list(
+# Exponential and inverse-time decay take the same arguments (the engine's
+# `_StepDecay`), checked here once.
+step_decay_schedule <- function(class_name, initial_learning_rate, decay_steps, decay_rate,
+                                staircase, name) {
+  new_schedule(class_name, list(
     initial_learning_rate = check_number(initial_learning_rate, "initial_learning_rate"),
     decay_steps = check_count(decay_steps, "decay_steps", min = 1),
     decay_rate = check_number(decay_rate, "decay_rate"),
     staircase = check_flag(staircase, "staircase"),
     name = check_string(name, "name")
   ))
+}
+
+#' @rdname learning_rate_schedule
+#' @export
+learning_rate_schedule_exponential_decay <- function(initial_learning_rate, decay_steps,
+                                                     decay_rate, staircase = FALSE,
+                                                     name = "ExponentialDecay") {
+  step_decay_schedule("ExponentialDecay", initial_learning_rate, decay_steps, decay_rate,
+                      staircase, name)
 }
 
 #' @rdname learning_rate_schedule
@@ -118,13 +126,8 @@ learning_rate_schedule_polynomial_decay <- function(initial_learning_rate, decay
 learning_rate_schedule_inverse_time_decay <- function(initial_learning_rate, decay_steps,
                                                       decay_rate, staircase = FALSE,
                                                       name = "InverseTimeDecay") {
-  new_schedule("InverseTimeDecay", list(
-    initial_learning_rate = check_number(initial_learning_rate, "initial_learning_rate"),
-    decay_steps = check_count(decay_steps, "decay_steps", min = 1),
-    decay_rate = check_number(decay_rate, "decay_rate"),
-    staircase = check_flag(staircase, "staircase"),
-    name = check_string(name, "name")
-  ))
+  step_decay_schedule("InverseTimeDecay", initial_learning_rate, decay_steps, decay_rate,
+                      staircase, name)
 }
 
 #' @rdname learning_rate_schedule
