@@ -1,7 +1,8 @@
 # rmsprop: R package (repo root) + NumPy engine (python/rmsprop).
 #
 #   make setup   install/verify everything (Debian pkgs, reticulate, .venv, R pkg)
-#   make test    setup, then every test suite (pytest + testthat); non-zero on failure
+#   make lint    setup, then flake8 + mypy (Python) and lintr (R/)
+#   make test    setup, lint, then every test suite (pytest + testthat); non-zero on failure
 #   make bench   setup, then bench/run.py
 #   make demo    setup, then demo/run.R
 #   make check   R CMD build + R CMD check --no-manual (once DESCRIPTION exists)
@@ -18,15 +19,18 @@ OUT    := out
 RETICULATE_PYTHON := $(CURDIR)/.venv/bin/python
 export RETICULATE_PYTHON
 
-.PHONY: all setup test test-python test-r bench demo check document clean distclean
+.PHONY: all setup lint test test-python test-r bench demo check document clean distclean
 
 all: test
 
 setup:
 	@bash scripts/setup.sh
 
+lint: setup
+	@bash scripts/lint.sh
+
 # setup runs every time: it only checks (a few seconds) when all is present.
-test: setup
+test: setup lint
 	@bash scripts/run-tests.sh
 
 test-python: setup

@@ -60,7 +60,8 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
                                  if (n == 1L) "" else "s"), grads)
     }
     if (length(grads) != n) {
-      rmsprop_abort(sprintf("`grads` must have the structure of `params`: `params` has %d element%s, `grads` has %d.",
+      rmsprop_abort(sprintf(paste0("`grads` must have the structure of `params`: ",
+                                   "`params` has %d element%s, `grads` has %d."),
                             n, if (n == 1L) "" else "s", length(grads)),
                     class = "rmsprop_argument_error")
     }
@@ -101,7 +102,9 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
       }
     }
   } else {
-    if (!is.numeric(params)) arg_error("params", "a numeric vector or array, or a list of them", params)
+    if (!is.numeric(params)) {
+      arg_error("params", "a numeric vector or array, or a list of them", params)
+    }
     if (!is.numeric(grads)) arg_error("grads", "a numeric vector or array like `params`", grads)
     if (!same_shape(params, grads)) shape_error(params, grads, NULL)
     keys <- "param_1"
@@ -163,11 +166,16 @@ same_shape <- function(p, g) {
 }
 
 shape_label <- function(x) {
-  if (is.null(dim(x))) sprintf("length %d", length(x)) else sprintf("dim c(%s)", paste(dim(x), collapse = ", "))
+  if (is.null(dim(x))) {
+    sprintf("length %d", length(x))
+  } else {
+    sprintf("dim c(%s)", paste(dim(x), collapse = ", "))
+  }
 }
 
 shape_error <- function(p, g, key) {
-  rmsprop_abort(sprintf("`grads` must have the shape of `params`%s: the parameter has %s, its gradient %s.",
+  rmsprop_abort(sprintf(paste0("`grads` must have the shape of `params`%s: ",
+                               "the parameter has %s, its gradient %s."),
                         if (is.null(key)) "" else sprintf(" (element '%s')", key),
                         shape_label(p), shape_label(g)),
                 class = "rmsprop_argument_error")
@@ -220,7 +228,8 @@ optimizer_finalize <- function(optimizer, params) {
   values <- py_try(engine()$finalized_values(optimizer))
   n <- if (is_list) length(params) else 1L
   if (length(values) != n) {
-    rmsprop_abort(sprintf("`params` must have the structure used with optimizer_apply() (%d element%s); got %d.",
+    rmsprop_abort(sprintf(paste0("`params` must have the structure used with ",
+                                 "optimizer_apply() (%d element%s); got %d."),
                           length(values), if (length(values) == 1L) "" else "s", n),
                   class = "rmsprop_argument_error")
   }

@@ -195,7 +195,9 @@ check_optimizer <- function(x, arg = "optimizer") {
     arg_error(arg, "an rmsprop optimizer (from optimizer_rmsprop() or optimizer_loss_scale())", x)
   }
   if (reticulate::py_is_null_xptr(x)) {
-    rmsprop_abort(sprintf("`%s` is a Python object from an earlier R session; it is no longer valid. Save optimizers with save_optimizer().", arg),
+    rmsprop_abort(sprintf(paste0("`%s` is a Python object from an earlier R session; ",
+                                 "it is no longer valid. Save optimizers with save_optimizer()."),
+                          arg),
                   class = "rmsprop_argument_error")
   }
   x

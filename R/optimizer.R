@@ -117,7 +117,8 @@ optimizer_rmsprop <- function(learning_rate = 0.001, rho = 0.9, momentum = 0, ep
   clips <- c("clipnorm", "clipvalue", "global_clipnorm")
   set <- clips[!vapply(args[clips], is.null, logical(1))]
   if (length(set) > 1L) {
-    rmsprop_abort(sprintf("Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set; got %s.",
+    rmsprop_abort(sprintf(paste0("Only one of `clipnorm`, `clipvalue` and `global_clipnorm` ",
+                                 "can be set; got %s."),
                           paste0("`", set, "`", collapse = " and ")),
                   class = "rmsprop_argument_error")
   }
@@ -203,12 +204,12 @@ optimizer_loss_scale <- function(inner_optimizer, initial_scale = 32768,
 # optimizer_rmsprop(); everything else is reticulate's.
 
 #' @export
-`$<-.rmsprop.base_optimizer.BaseOptimizer` <- function(x, name, value) {
+`$<-.rmsprop.base_optimizer.BaseOptimizer` <- function(x, name, value) { # nolint: object_name.
   set_attribute(x, name, value)
 }
 
 #' @export
-`$<-.rmsprop.loss_scale.LossScaleOptimizer` <- function(x, name, value) {
+`$<-.rmsprop.loss_scale.LossScaleOptimizer` <- function(x, name, value) { # nolint: object_name.
   set_attribute(x, name, value)
 }
 

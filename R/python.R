@@ -16,7 +16,8 @@ python_choice <- function() {
   opt <- getOption("rmsprop.python")
   if (!is.null(opt)) {
     if (!is.character(opt) || length(opt) != 1L || is.na(opt) || !nzchar(opt)) {
-      python_error(sprintf("Option `rmsprop.python` must be the path of a Python interpreter; got %s.",
+      python_error(sprintf(paste0("Option `rmsprop.python` must be the path of a ",
+                                  "Python interpreter; got %s."),
                            describe_value(opt)), "")
     }
     return(list(path = opt, source = "option `rmsprop.python`"))
@@ -49,7 +50,11 @@ python_error <- function(what, detail = "") {
 }
 
 short_message <- function(e) {
-  text <- if (inherits(e, "python.builtin.BaseException")) python_message(e) else conditionMessage(e)
+  text <- if (inherits(e, "python.builtin.BaseException")) {
+    python_message(e)
+  } else {
+    conditionMessage(e)
+  }
   text <- sub("\nRun `reticulate::py_last_error\\(\\)` for details\\.?\\s*$", "", text)
   paste0("(", trimws(text), ")")
 }
@@ -64,7 +69,8 @@ init_engine <- function() {
   if (!reticulate::py_available(initialize = FALSE) && !is.null(choice$path)) {
     path <- path.expand(choice$path)
     if (!file.exists(path)) {
-      python_error(sprintf("No usable Python: %s, named by %s, does not exist.", path, choice$source))
+      python_error(sprintf("No usable Python: %s, named by %s, does not exist.",
+                           path, choice$source))
     }
     # RETICULATE_PYTHON would win over use_python(); ours comes first.
     old <- Sys.getenv("RETICULATE_PYTHON", unset = NA)
@@ -92,7 +98,8 @@ init_engine <- function() {
       python_error(sprintf("NumPy is not installed in the Python R uses (%s, chosen by %s).",
                            python, choice$source))
     }
-    python_error(sprintf("The rmsprop Python engine cannot be imported in the Python R uses (%s, chosen by %s).",
+    python_error(sprintf(paste0("The rmsprop Python engine cannot be imported in the ",
+                                "Python R uses (%s, chosen by %s)."),
                          python, choice$source), short_message(module))
   }
   numpy <- tryCatch(reticulate::import("numpy", delay_load = FALSE), error = function(e) e)

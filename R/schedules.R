@@ -94,7 +94,8 @@ learning_rate_schedule_piecewise_constant_decay <- function(boundaries, values,
   boundaries <- as_py_number_list(boundaries, "boundaries", whole = TRUE)
   values <- as_py_number_list(values, "values", min_length = 2L)
   if (length(values) != length(boundaries) + 1L) {
-    rmsprop_abort(sprintf("`values` must have one element more than `boundaries`; got %d values for %d boundaries.",
+    rmsprop_abort(sprintf(paste0("`values` must have one element more than `boundaries`; ",
+                                 "got %d values for %d boundaries."),
                           length(values), length(boundaries)),
                   class = "rmsprop_argument_error")
   }

@@ -407,8 +407,8 @@ def main(argv=None):
                 openblas={k: v for k, v in os.environ.items() if k.startswith("OPENBLAS")})
     print(f"rmsprop benchmark ({'quick' if args.quick else 'full'}): Python {meta['python']}, "
           f"NumPy {meta['numpy']}, {meta['machine']}, kernels.CHUNK={kernels.CHUNK}")
-    print(f"torch: {torch_note}" + (f" [{TORCH_ERROR}]" if torch is None and TORCH_ERROR and
-                                     "No module named" not in TORCH_ERROR else ""))
+    torch_failed = torch is None and TORCH_ERROR and "No module named" not in TORCH_ERROR
+    print(f"torch: {torch_note}" + (f" [{TORCH_ERROR}]" if torch_failed else ""))
 
     results = []
     for workload in workloads:

@@ -45,10 +45,10 @@ step_apt() {
   fi
   local pkgs=(
     python3-numpy python3-pytest python3-rpy2 python3-venv python3-hypothesis
-    python3-setuptools python3-wheel python3-pip
+    python3-setuptools python3-wheel python3-pip python3-flake8 python3-mypy
     r-cran-rcpp r-cran-rcpptoml r-cran-here r-cran-png r-cran-rappdirs
     r-cran-jsonlite r-cran-rlang r-cran-withr r-cran-roxygen2 r-cran-testthat
-    r-cran-mass
+    r-cran-mass r-cran-lintr
   )
   # R itself and what R needs to compile packages (reticulate has C++ code).
   # Only ask for Debian's R when R is missing or is Debian's anyway.

@@ -64,7 +64,8 @@ class BaseOptimizer:
                                                  ema_overwrite_frequency, low=1, optional=True)
         self.loss_scale_factor = check_float("loss_scale_factor", loss_scale_factor, low=0,
                                              low_open=True, optional=True)
-        if gradient_accumulation_steps not in (None, 0) or isinstance(gradient_accumulation_steps, bool):
+        if (gradient_accumulation_steps not in (None, 0)
+                or isinstance(gradient_accumulation_steps, bool)):
             check_int("gradient_accumulation_steps", gradient_accumulation_steps, low=2)
             gradient_accumulation_steps = int(gradient_accumulation_steps)
         self.gradient_accumulation_steps = gradient_accumulation_steps

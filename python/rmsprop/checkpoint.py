@@ -39,7 +39,8 @@ def _contains_callable_rate(config):
 def save_optimizer(optimizer, path):
     """Write `optimizer` (config and state) to `path` atomically; returns the path."""
     if not isinstance(optimizer, (BaseOptimizer, LossScaleOptimizer)):
-        raise TypeError(f"`optimizer` must be an rmsprop optimizer; got {type(optimizer).__name__}.")
+        raise TypeError(
+            f"`optimizer` must be an rmsprop optimizer; got {type(optimizer).__name__}.")
     path = os.path.abspath(os.path.expanduser(os.fspath(path)))
     config = optimizer.get_config()
     if _contains_callable_rate(config):

@@ -253,8 +253,8 @@ class PackedGradients:
         slice of `flat_param` unless the parameters were given as arrays."""
         grads, params = self._grads, self._params
         group = self._group
-        for (start, stop, members), views in zip(group.pack_plan(),
-                                                  group.pack_views(self._param_buffer)):
+        packs = zip(group.pack_plan(), group.pack_views(self._param_buffer))
+        for (start, stop, members), views in packs:
             if type(members) is int:
                 g = grads[members].reshape(-1)
                 p = flat_param[start:stop] if params is None else params[members].reshape(-1)

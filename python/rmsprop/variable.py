@@ -45,7 +45,8 @@ class Variable(np.lib.mixins.NDArrayOperatorsMixin):
         source = np.asarray(value)
         if source.dtype.kind not in "biuf":
             raise TypeError(
-                f"`value` must be numeric; got an array of dtype {source.dtype} ({describe(value)})."
+                f"`value` must be numeric; got an array of dtype {source.dtype} "
+                f"({describe(value)})."
             )
         if dtype is None:
             dtype = config.floatx()
@@ -130,7 +131,8 @@ class Variable(np.lib.mixins.NDArrayOperatorsMixin):
         return int(self._value)
 
     def __repr__(self):
-        return f"<Variable name={self.name}, shape={self.shape}, dtype={self.dtype}, numpy={self._value!r}>"
+        return (f"<Variable name={self.name}, shape={self.shape}, dtype={self.dtype}, "
+                f"numpy={self._value!r}>")
 
     # -- for the optimizer -------------------------------------------------
     @classmethod

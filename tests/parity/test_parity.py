@@ -2,7 +2,6 @@
 give the same optimizer and the same numbers, bit for bit."""
 
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ import rpy2.robjects as ro
 from rpy2.rinterface_lib.embedded import RRuntimeError
 
 import rmsprop
-from keras_cases import load_cases, make_optimizer, make_variables, replay
+from keras_cases import load_cases, make_variables, replay
 
 SCHEDULE_R_NAMES = {
     "ExponentialDecay": "exponential_decay",
@@ -74,7 +73,8 @@ def to_r(array):
 def comparable_config(config):
     config = dict(config)
     if isinstance(config.get("learning_rate"), dict):
-        config["learning_rate"] = {k: v for k, v in config["learning_rate"].items() if k != "module"}
+        config["learning_rate"] = {
+            k: v for k, v in config["learning_rate"].items() if k != "module"}
     elif callable(config.get("learning_rate")):
         config["learning_rate"] = config["learning_rate"]()
     return config
@@ -155,7 +155,8 @@ def test_variable_apply_trajectories_are_bit_identical(config, r, from_r):
     r("vars <- list(rmsprop_variable(init0, name = 'w'), rmsprop_variable(init1, name = 'bias'), "
       "rmsprop_variable(init2, name = 's'))")
     python_opt = rmsprop.RMSprop(**python_kwargs(config))
-    python_vars = [rmsprop.Variable(v, name=n) for v, n in zip(_initial_values(), ["w", "bias", "s"])]
+    python_vars = [rmsprop.Variable(v, name=n)
+                   for v, n in zip(_initial_values(), ["w", "bias", "s"])]
     r_opt = from_r("opt")
     r_vars = from_r("vars")
     for step in range(steps):
@@ -238,7 +239,8 @@ def test_checkpoint_saved_in_r_resumes_in_python(r, tmp_path):
     path = str(tmp_path / "from_r.npz")
     init = _initial_values()
     ro.globalenv["init0"] = to_r(init[0])
-    r("opt <- optimizer_rmsprop(learning_rate = 0.01, momentum = 0.9, centered = TRUE, use_ema = TRUE)")
+    r("opt <- optimizer_rmsprop(learning_rate = 0.01, momentum = 0.9, centered = TRUE, "
+      "use_ema = TRUE)")
     r("params <- list(w = init0)")
     for step in range(4):
         ro.globalenv["g0"] = to_r(_gradients(step)[0])

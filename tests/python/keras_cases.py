@@ -103,5 +103,6 @@ def replay(case, optimizer=None, variables=None, apply=None):
     if expected.get("finalized") is not None:
         wrapper.finalize_variable_values(variables)
         for variable, want, dtype in zip(variables, expected["finalized"], dtypes):
-            assert_close(np.asarray(variable), want, dtype, f"{case['id']} finalized {variable.name}")
+            assert_close(np.asarray(variable), want, dtype,
+                         f"{case['id']} finalized {variable.name}")
     return inner

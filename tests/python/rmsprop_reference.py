@@ -114,7 +114,8 @@ class ReferenceRMSprop:
                 self.velocity[i] = rho * self.velocity[i] + one_minus_rho * (gi * gi)
                 if self.centered:
                     self.average_gradient[i] = rho * self.average_gradient[i] + one_minus_rho * gi
-                    denominator = (self.velocity[i] - self.average_gradient[i] * self.average_gradient[i]) + eps
+                    average = self.average_gradient[i]
+                    denominator = (self.velocity[i] - average * average) + eps
                 else:
                     denominator = self.velocity[i] + eps
                 increment = (lr * gi) / np.sqrt(denominator)

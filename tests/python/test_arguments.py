@@ -473,7 +473,8 @@ def test_finalize_subset_and_without_ema(f64):
         np.testing.assert_array_equal(v.numpy(), k)
 
 
-@pytest.mark.parametrize("rate", [np.float32(0.25), np.float64(0.25), np.array(0.25), 1, np.int64(1),
+@pytest.mark.parametrize("rate", [np.float32(0.25), np.float64(0.25), np.array(0.25),
+                                  1, np.int64(1),
                                   rmsprop.Variable(0.25)])
 def test_learning_rate_numeric_types(rate):
     optimizer = rmsprop.RMSprop(learning_rate=rate)

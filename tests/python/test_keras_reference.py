@@ -7,7 +7,6 @@ from keras_cases import load_cases, make_optimizer, replay
 CASES = load_cases()
 
 
-
 def test_all_reference_cases_are_present():
     assert len(CASES) == 80
 

@@ -185,7 +185,8 @@ def test_finalized_values_are_the_moving_averages_and_change_nothing():
     variables = optimizer._positional_variables
     before = [v.numpy() for v in optimizer.variables + variables]
     finalized = rmsprop.finalized_values(optimizer)
-    assert all(np.array_equal(a, b.numpy()) for a, b in zip(before, optimizer.variables + variables))
+    after = optimizer.variables + variables
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(before, after))
     # finalize_variable_values on the same variables gives the same numbers
     optimizer.finalize_variable_values(variables)
     for got, variable in zip(finalized, variables):
