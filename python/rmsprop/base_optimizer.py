@@ -681,10 +681,13 @@ class BaseOptimizer:
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config, custom_objects=None):
+        """Rebuild from `get_config()`, as Keras' `Optimizer.from_config`: a schedule
+        is found by class name among the built-in ones or in `custom_objects`."""
         config = dict(config)
         if isinstance(config.get("learning_rate"), dict):
-            config["learning_rate"] = schedules.deserialize(config["learning_rate"])
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"],
+                                                            custom_objects=custom_objects)
         return cls(**config)
 
     def _variable_specs(self):

@@ -15,18 +15,14 @@ import numpy as np
 
 from .base_optimizer import BaseOptimizer
 from .loss_scale import LossScaleOptimizer
-from .rmsprop_optimizer import RMSprop
+from .registry import lookup
+from . import rmsprop_optimizer  # noqa: F401  (registers RMSprop)
 
 FORMAT = "rmsprop-checkpoint/1"
-_CLASSES = {"RMSprop": RMSprop, "LossScaleOptimizer": LossScaleOptimizer}
 
 
-def optimizer_class(class_name):
-    try:
-        return _CLASSES[class_name]
-    except KeyError:
-        raise ValueError(f"Unknown optimizer class {class_name!r}; expected one of "
-                         f"{', '.join(_CLASSES)}.") from None
+def optimizer_class(class_name, custom_objects=None):
+    return lookup("optimizer", class_name, (BaseOptimizer, LossScaleOptimizer), custom_objects)
 
 
 def _contains_callable_rate(config):
@@ -73,8 +69,12 @@ def save_optimizer(optimizer, path):
     return path
 
 
-def load_optimizer(path):
+def load_optimizer(path, custom_objects=None):
     """Rebuild the optimizer saved at `path`.
+
+    Only the engine's own classes load by name; a user's own classes (a
+    LearningRateSchedule subclass) load when passed in `custom_objects`, a dict
+    mapping class names to classes. Nothing named by the file is imported.
 
     Its state is taken up when it is built (or first applied) on variables of
     the same shapes and dtypes, in the same order, as when it was saved.
@@ -91,13 +91,13 @@ def load_optimizer(path):
     if contents.get("format") is None or str(contents["format"]) != FORMAT:
         raise ValueError(f"{path!r} is not an rmsprop checkpoint (no '{FORMAT}' marker).")
     try:
-        cls = optimizer_class(str(contents["class_name"]))
+        cls = optimizer_class(str(contents["class_name"]), custom_objects)
         config = json.loads(str(contents["config"]))
         specs = json.loads(str(contents["variable_specs"]))
     except (KeyError, json.JSONDecodeError) as error:
         raise ValueError(f"{path!r} is a damaged rmsprop checkpoint: {error}") from None
     keys = sorted(k for k in contents if k.startswith("value_"))
     values = [contents[k] for k in keys]
-    optimizer = cls.from_config(config)
+    optimizer = cls.from_config(config, custom_objects=custom_objects)
     optimizer._restore_checkpoint(specs, values)
     return optimizer

@@ -12,6 +12,7 @@ import numpy as np
 from .base_optimizer import BaseOptimizer
 from .checks import check_float, check_int, check_name, describe
 from .kernels import CHUNK, all_finite
+from .registry import lookup, register
 from .variable import Variable
 
 _BASE_ARGUMENTS = ("learning_rate", "weight_decay", "clipnorm", "clipvalue", "global_clipnorm",
@@ -19,6 +20,7 @@ _BASE_ARGUMENTS = ("learning_rate", "weight_decay", "clipnorm", "clipvalue", "gl
                    "gradient_accumulation_steps")
 
 
+@register("optimizer")
 class LossScaleOptimizer:
     """Wraps `inner_optimizer` (e.g. an RMSprop) with dynamic loss scaling."""
 
@@ -106,12 +108,15 @@ class LossScaleOptimizer:
         }
 
     @classmethod
-    def from_config(cls, config):
-        from .checkpoint import optimizer_class
+    def from_config(cls, config, custom_objects=None):
+        """Rebuild from `get_config()`; the inner optimizer's class is looked up by
+        name among the engine's optimizers or in `custom_objects`."""
         config = dict(config)
         inner = config.pop("inner_optimizer")
         if isinstance(inner, dict):
-            inner = optimizer_class(inner["class_name"]).from_config(inner["config"])
+            inner_class = lookup("optimizer", inner.get("class_name"), (BaseOptimizer,),
+                                 custom_objects)
+            inner = inner_class.from_config(inner.get("config"), custom_objects=custom_objects)
         return cls(inner, **config)
 
     def _checkpoint_payload(self):

@@ -6,8 +6,10 @@ from .base_optimizer import BaseOptimizer
 from .checks import check_bool, check_float
 from .flat_state import update_pieces
 from .kernels import rmsprop_update
+from .registry import register
 
 
+@register("optimizer")
 class RMSprop(BaseOptimizer):
     """RMSprop, exactly as Keras 3 computes it (see SPEC: "The RMSprop update").
 

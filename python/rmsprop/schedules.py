@@ -6,11 +6,13 @@ operation, so their rates agree with Keras to the last bit or so, and their
 configs use Keras' keys so configs can travel between the two.
 """
 
-import importlib
 import math
 import numbers
 
 import numpy as np
+
+from . import registry
+from .registry import register
 
 __all__ = [
     "LearningRateSchedule",
@@ -29,15 +31,6 @@ _F32 = np.float32
 # Hard-coded rather than taken from `__module__`, so the serialized form does
 # not depend on how this file happened to be imported.
 _MODULE = "rmsprop.schedules"
-
-# Module names under which configs of the built-in schedules may arrive:
-# ours, and what Keras writes, so that Keras configs load unchanged.
-_BUILTIN_MODULES = (
-    _MODULE,
-    "keras.optimizers.schedules",
-    "keras.src.optimizers.schedules",
-    "keras.src.optimizers.schedules.learning_rate_schedule",
-)
 
 
 class LearningRateSchedule:
@@ -197,6 +190,7 @@ class _StepDecay(LearningRateSchedule):
         }
 
 
+@register("schedule")
 class ExponentialDecay(_StepDecay):
     """``initial_learning_rate * decay_rate ** (step / decay_steps)``."""
 
@@ -209,6 +203,7 @@ class ExponentialDecay(_StepDecay):
         return _F32(lr0 * np.power(_F32(self.decay_rate), self._progress(step)))
 
 
+@register("schedule")
 class PiecewiseConstantDecay(LearningRateSchedule):
     """``values[i]`` on the i-th interval ``(boundaries[i-1], boundaries[i]]``."""
 
@@ -264,6 +259,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         }
 
 
+@register("schedule")
 class PolynomialDecay(LearningRateSchedule):
     """Polynomial decay from ``initial_learning_rate`` to ``end_learning_rate``."""
 
@@ -311,6 +307,7 @@ class PolynomialDecay(LearningRateSchedule):
         }
 
 
+@register("schedule")
 class InverseTimeDecay(_StepDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``."""
 
@@ -323,6 +320,7 @@ class InverseTimeDecay(_StepDecay):
         return _F32(lr0 / (_F32(1.0) + _F32(self.decay_rate) * self._progress(step)))
 
 
+@register("schedule")
 class CosineDecay(LearningRateSchedule):
     """Cosine decay to ``alpha`` times the peak, with optional linear warmup.
 
@@ -382,6 +380,7 @@ class CosineDecay(LearningRateSchedule):
         }
 
 
+@register("schedule")
 class CosineDecayRestarts(LearningRateSchedule):
     """Cosine decay with warm restarts (SGDR).
 
@@ -440,19 +439,6 @@ class CosineDecayRestarts(LearningRateSchedule):
         }
 
 
-_BUILTINS = {
-    cls.__name__: cls
-    for cls in (
-        ExponentialDecay,
-        PiecewiseConstantDecay,
-        PolynomialDecay,
-        InverseTimeDecay,
-        CosineDecay,
-        CosineDecayRestarts,
-    )
-}
-
-
 # ---------------------------------------------------------------------------
 # Serialization
 
@@ -465,7 +451,7 @@ def serialize(schedule):
             f"Received: {schedule!r} (of type {type(schedule).__name__})"
         )
     cls = type(schedule)
-    module = _MODULE if _BUILTINS.get(cls.__name__) is cls else cls.__module__
+    module = _MODULE if registry.get("schedule", cls.__name__) is cls else cls.__module__
     return {
         "module": module,
         "class_name": cls.__name__,
@@ -474,11 +460,13 @@ def serialize(schedule):
     }
 
 
-def deserialize(config):
+def deserialize(config, custom_objects=None):
     """Rebuild a schedule from the dict made by `serialize` (or by Keras).
 
-    A schedule class outside this module is found by importing the recorded
-    module, so user subclasses load as long as their module is importable.
+    The built-in schedules are found by class name. Any other schedule loads
+    only when its class is passed in `custom_objects` (a dict mapping class
+    names to `LearningRateSchedule` subclasses), as in Keras; the recorded
+    module is never imported, so a config cannot make us run code.
     """
     if not isinstance(config, dict) or "class_name" not in config:
         raise TypeError(
@@ -486,30 +474,10 @@ def deserialize(config):
             f"Received: {config!r}"
         )
     class_name = config["class_name"]
-    module = config.get("module")
     inner = config.get("config") or {}
     if not isinstance(inner, dict):
         raise TypeError(
             f"The 'config' entry must be a dict. Received: config={inner!r}"
         )
-    if module is None or module in _BUILTIN_MODULES:
-        cls = _BUILTINS.get(class_name)
-        if cls is None:
-            raise ValueError(
-                f"Unknown learning rate schedule: class_name={class_name!r}. "
-                f"Built-in schedules are: {', '.join(_BUILTINS)}."
-            )
-        return cls.from_config(inner)
-    try:
-        cls = getattr(importlib.import_module(module), class_name)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(
-            f"Cannot find learning rate schedule class_name={class_name!r} "
-            f"in module={module!r}: {exc}"
-        ) from exc
-    if not (isinstance(cls, type) and issubclass(cls, LearningRateSchedule)):
-        raise TypeError(
-            f"{module}.{class_name} is not a LearningRateSchedule subclass. "
-            f"Received: {cls!r}"
-        )
+    cls = registry.lookup("schedule", class_name, (LearningRateSchedule,), custom_objects)
     return cls.from_config(inner)

@@ -260,3 +260,39 @@ def test_loaded_optimizer_reports_iterations_and_rate_before_it_is_built(tmp_pat
     assert loaded.iterations == 3
     # 0.1 * 0.5 ** (3 / 2), the schedule at the restored step, not at step 0.
     assert loaded.learning_rate == pytest.approx(0.1 * 0.5 ** 1.5, rel=1e-6)
+
+
+class Halving(schedules.LearningRateSchedule):
+    """A user's own schedule: it loads only when passed in custom_objects."""
+
+    def __init__(self, start):
+        self.start = start
+
+    def __call__(self, step):
+        return self.start * 0.5 ** int(step)
+
+    def get_config(self):
+        return {"start": self.start}
+
+
+def test_user_schedule_loads_only_through_custom_objects(tmp_path):
+    optimizer = rmsprop.RMSprop(learning_rate=Halving(0.5))
+    variable = rmsprop.Variable(np.ones(3))
+    optimizer.apply([np.full(3, 0.5)], [variable])
+    path = rmsprop.save_optimizer(optimizer, tmp_path / "c.npz")
+    with pytest.raises(ValueError, match="'Halving'.*custom_objects"):
+        rmsprop.load_optimizer(path)
+    loaded = rmsprop.load_optimizer(path, custom_objects={"Halving": Halving})
+    assert isinstance(loaded._learning_rate, Halving)
+    assert loaded.learning_rate == 0.25
+    config = optimizer.get_config()
+    with pytest.raises(ValueError, match="'Halving'"):
+        rmsprop.RMSprop.from_config(config)
+    again = rmsprop.RMSprop.from_config(config, custom_objects={"Halving": Halving})
+    assert again.get_config() == config
+    wrapped = rmsprop.LossScaleOptimizer(rmsprop.RMSprop(learning_rate=Halving(0.5)))
+    back = rmsprop.LossScaleOptimizer.from_config(wrapped.get_config(),
+                                                  custom_objects={"Halving": Halving})
+    assert back.get_config() == wrapped.get_config()
+    with pytest.raises(ValueError, match="'Halving'"):
+        rmsprop.LossScaleOptimizer.from_config(wrapped.get_config())

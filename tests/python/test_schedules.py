@@ -3,12 +3,14 @@ serialization and argument checks."""
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rmsprop import schedules as S
+from rmsprop.registry import registered
 from rmsprop.schedules import (
     CosineDecay,
     CosineDecayRestarts,
@@ -54,7 +56,7 @@ def test_reference_file_has_schedule_cases():
     assert _reference_path().exists()
     assert SCHEDULE_CASES, "no schedule cases in the reference file"
     classes = {c["expected"]["config"]["learning_rate"]["class_name"] for c in SCHEDULE_CASES}
-    assert classes == set(S._BUILTINS)
+    assert classes == set(registered("schedule"))
 
 
 @pytest.mark.parametrize("case", RATE_CASES, ids=lambda c: c["id"])
@@ -351,7 +353,7 @@ def test_float_decay_steps_allowed():
 
 
 class StepHalving(LearningRateSchedule):
-    """A user schedule defined at module level so deserialize can import it."""
+    """A user schedule; deserialize finds it only through `custom_objects`."""
 
     def __init__(self, start, every=2):
         self.start = start
@@ -411,7 +413,9 @@ def test_user_subclass_round_trip():
         "config": {"start": 0.8, "every": 3},
         "registered_name": None,
     }
-    back = deserialize(json.loads(json.dumps(data)))
+    with pytest.raises(ValueError, match="'StepHalving'.*custom_objects"):
+        deserialize(json.loads(json.dumps(data)))
+    back = deserialize(json.loads(json.dumps(data)), custom_objects={"StepHalving": StepHalving})
     assert type(back) is StepHalving
     assert back.get_config() == sched.get_config()
     assert [back(s) for s in range(10)] == [sched(s) for s in range(10)]
@@ -422,7 +426,9 @@ def test_user_subclass_of_builtin_round_trip():
     data = serialize(sched)
     assert data["module"] == __name__
     assert data["class_name"] == "ShiftedExponential"
-    back = deserialize(data)
+    with pytest.raises(ValueError, match="ShiftedExponential"):
+        deserialize(data)
+    back = deserialize(data, custom_objects={"ShiftedExponential": ShiftedExponential})
     assert type(back) is ShiftedExponential
     assert back(0) == ExponentialDecay(0.1, 3, 0.5)(1)
 
@@ -488,14 +494,18 @@ def test_deserialize_bad_inputs():
         deserialize({"config": {}})
     with pytest.raises(TypeError, match="config"):
         deserialize({"module": "rmsprop.schedules", "class_name": "CosineDecay", "config": [1]})
-    with pytest.raises(ValueError, match="no_such_module_xyz"):
+    # Only registered names and custom_objects are looked at, never the module.
+    with pytest.raises(ValueError, match="'Foo'"):
         deserialize({"module": "no_such_module_xyz", "class_name": "Foo", "config": {}})
-    with pytest.raises(ValueError, match="Missing"):
-        deserialize({"module": __name__, "class_name": "Missing", "config": {}})
-    with pytest.raises(TypeError, match="NotASchedule.*not a LearningRateSchedule"):
-        deserialize({"module": __name__, "class_name": "NotASchedule", "config": {}})
-    with pytest.raises(TypeError, match="not a LearningRateSchedule"):
+    with pytest.raises(ValueError, match="'StepHalving'"):
+        deserialize({"module": __name__, "class_name": "StepHalving", "config": {}})
+    with pytest.raises(ValueError, match="'cos'"):
         deserialize({"module": "math", "class_name": "cos", "config": {}})
+    with pytest.raises(TypeError, match="NotASchedule.*LearningRateSchedule"):
+        deserialize({"module": __name__, "class_name": "NotASchedule", "config": {}},
+                    custom_objects={"NotASchedule": NotASchedule})
+    with pytest.raises(TypeError, match="custom_objects"):
+        deserialize({"class_name": "StepHalving", "config": {}}, custom_objects=[StepHalving])
     with pytest.raises(TypeError, match="bogus"):
         deserialize({"module": "rmsprop.schedules", "class_name": "CosineDecay",
                      "config": {"initial_learning_rate": 0.1, "decay_steps": 2, "bogus": 1}})
@@ -601,3 +611,19 @@ def test_missing_required_arguments():
         ExponentialDecay(0.1, 3)
     with pytest.raises(TypeError, match="first_decay_steps"):
         CosineDecayRestarts(0.1)
+
+
+def test_deserialize_never_imports_the_named_module(tmp_path, monkeypatch):
+    # A module that leaves a trace when imported, importable from sys.path and the cwd.
+    (tmp_path / "planted_schedule_module.py").write_text(
+        "import pathlib\n"
+        "pathlib.Path(__file__).with_suffix('.ran').write_text('ran')\n"
+        "from rmsprop.schedules import ExponentialDecay as Evil\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="'Evil'"):
+        deserialize({"module": "planted_schedule_module", "class_name": "Evil",
+                     "config": {"initial_learning_rate": 0.1, "decay_steps": 2,
+                                "decay_rate": 0.5}})
+    assert "planted_schedule_module" not in sys.modules
+    assert not (tmp_path / "planted_schedule_module.ran").exists()
