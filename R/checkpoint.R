@@ -16,6 +16,10 @@
 #' @param optimizer An optimizer from [optimizer_rmsprop()] or
 #'   [optimizer_loss_scale()].
 #' @param path The file to write or read (`~` is expanded).
+#' @param custom_objects `NULL`, or a named list of Python classes the file may
+#'   name besides the engine's own (e.g. a Python `LearningRateSchedule`
+#'   subclass, by its class name), as Keras' `custom_objects`. Loading never
+#'   imports a module or builds a class just because the file names it.
 #' @return `save_optimizer()`: the absolute path, invisibly.
 #'   `load_optimizer()`: the optimizer.
 #' @export
@@ -42,10 +46,18 @@ save_optimizer <- function(optimizer, path) {
 
 #' @rdname save_optimizer
 #' @export
-load_optimizer <- function(path) {
+load_optimizer <- function(path, custom_objects = NULL) {
   path <- check_path(path, "path")
+  if (!is.null(custom_objects) &&
+        (!is.list(custom_objects) || length(custom_objects) == 0L ||
+           is.null(names(custom_objects)) || any(!nzchar(names(custom_objects))))) {
+    rmsprop_abort(sprintf(
+      "`custom_objects` must be NULL or a named list of Python classes; got %s.",
+      describe_value(custom_objects)
+    ), class = "rmsprop_argument_error")
+  }
   if (!file.exists(path)) {
     rmsprop_abort(sprintf("`path`: no checkpoint at '%s'.", path), class = "rmsprop_argument_error")
   }
-  py_try(engine()$load_optimizer(path))
+  py_try(engine()$load_optimizer(path, custom_objects = custom_objects))
 }

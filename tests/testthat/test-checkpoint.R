@@ -48,3 +48,30 @@ test_that("checkpoints are Python's: loss-scale, float32, schedules, ~ paths", {
   expect_true(file.exists(path.expand(rel)))
   expect_s3_class(load_optimizer(rel), "rmsprop.rmsprop_optimizer.RMSprop")
 })
+
+test_that("a user's Python schedule loads only through custom_objects", {
+  skip_if_no_engine()
+  main <- reticulate::py_run_string(paste(
+    "import rmsprop",
+    "class Halving(rmsprop.schedules.LearningRateSchedule):",
+    "    def __init__(self, start):",
+    "        self.start = start",
+    "    def __call__(self, step):",
+    "        return self.start * 0.5 ** int(step)",
+    "    def get_config(self):",
+    "        return {'start': self.start}",
+    sep = "\n"), convert = FALSE)
+  halving <- main$Halving
+  opt <- optimizer_rmsprop(learning_rate = halving(0.5))
+  p <- optimizer_apply(opt, c(1, 1), c(0, 0))
+  path <- tempfile(fileext = ".npz")
+  on.exit(unlink(path), add = TRUE)
+  save_optimizer(opt, path)
+  expect_error(load_optimizer(path), "Halving.*custom_objects", class = "rmsprop_engine_error")
+  loaded <- load_optimizer(path, custom_objects = list(Halving = halving))
+  expect_identical(optimizer_apply(opt, c(1, 2), p), optimizer_apply(loaded, c(1, 2), p))
+  expect_error(load_optimizer(path, custom_objects = list(halving)), "custom_objects",
+               class = "rmsprop_argument_error")
+  expect_error(load_optimizer(path, custom_objects = "Halving"), "custom_objects",
+               class = "rmsprop_argument_error")
+})
