@@ -31,6 +31,31 @@ def _variable_name(variable, index):
     return variable.name if isinstance(variable, Variable) else f"variable_{index}"
 
 
+def _keras_gradient_dtype(group, unscaled):
+    """The dtype Keras' gradients of `group` have when they are clipped.
+
+    A LossScaleOptimizer unscales with `ops.divide(g, dynamic_scale)`, whose
+    dtype is result_type(g, float32) (keras/src/optimizers/loss_scale_optimizer.py,
+    `_stateful_handle_finite_grads`): float16 gradients become float32. The
+    engine stores them back in float16, exactly when the scale is a power of two.
+    """
+    if unscaled and group.dtype == np.float16:
+        return np.dtype(np.float32)
+    return group.dtype
+
+
+def _global_norm_input_dtype(group, unscaled):
+    """The dtype in which Keras squares and sums a gradient of `group` for the
+    global norm: `ops.square` converts its input with `convert_to_tensor`, and
+    Keras' `dtypes.result_type` turns float64 into float32 outside TensorFlow
+    (keras/src/backend/common/dtypes.py, BIT64_TO_BIT32_DTYPE, as JAX does).
+    An optimizer built with compute_dtype float64 keeps float64."""
+    dtype = _keras_gradient_dtype(group, unscaled)
+    if dtype == np.float64 and group.policy != np.float64:
+        return np.dtype(np.float32)
+    return dtype
+
+
 class BaseOptimizer:
     """Keras' optimizer base class, for NumPy arrays and `rmsprop.Variable`s."""
 
@@ -506,7 +531,7 @@ class BaseOptimizer:
                 params[id(group)] = self._flat_params(group)
 
         if is_update_step:
-            self._clip_gradients(work)
+            self._clip_gradients(work, unscaled=unscale is not None)
             # A number or a schedule gives the same rate all step: read once. A
             # callable is called as often as Keras reads the rate.
             rate_is_callable = not isinstance(
@@ -548,7 +573,7 @@ class BaseOptimizer:
                                      [True] * len(present) if overwrite else present)
         self._iterations.value[()] = raw + 1
 
-    def _clip_gradients(self, work):
+    def _clip_gradients(self, work, unscaled=False):
         if self.clipvalue is not None:
             for group, _, runs, flat_grad in work:
                 limit = group.dtype.type(self.clipvalue)
@@ -568,21 +593,47 @@ class BaseOptimizer:
                         start, stop = group.segment(position)
                         clip_by_norm(flat_grad[start:stop], limit, scratch)
         elif self.global_clipnorm is not None:
-            squares = [sum_of_squares(flat_grad[slice(*group.segment(p))],
-                                      self._scratch.get(group.dtype))
-                       for group, present, _, flat_grad in work
-                       for p, here in enumerate(present) if here]
-            total = np.sum(np.array(squares, dtype=np.result_type(*squares)))
-            norm = np.sqrt(total)
-            dtype = norm.dtype.type
-            limit = dtype(self.global_clipnorm)
-            # NaN when the norm is inf or NaN, so that every gradient is poisoned, as in Keras.
-            scale = limit * np.minimum(dtype(1) / norm, dtype(1.0 / self.global_clipnorm)) \
-                + (norm - norm)
-            for group, _, runs, flat_grad in work:
-                factor = group.dtype.type(scale)
-                for start, stop in runs:
-                    np.multiply(flat_grad[start:stop], factor, out=flat_grad[start:stop])
+            self._clip_by_global_norm(work, unscaled)
+
+    def _clip_by_global_norm(self, work, unscaled):
+        """Keras' `clip_by_global_norm` (keras/src/optimizers/base_optimizer.py)
+        with the dtypes its NumPy backend gives each operation.
+
+        `unscaled` says a LossScaleOptimizer divided the gradients this step.
+        """
+        present = [(group, flat_grad, [p for p, here in enumerate(flags) if here])
+                   for group, flags, _, flat_grad in work if any(flags)]
+        # `global_norm`: ops.sum(ops.square(g)) per gradient, in the dtype that
+        # `convert_to_tensor` gives it (see `_global_norm_input_dtype`).
+        sums = []
+        for group, flat_grad, positions in present:
+            scratch = self._scratch.get(_global_norm_input_dtype(group, unscaled))
+            sums.extend(sum_of_squares(flat_grad[slice(*group.segment(p))], scratch)
+                        for p in positions)
+        # ops.stack promotes the sums to one dtype (backend.numpy.stack:
+        # dtypes.result_type), float16 only when all of them are; ops.sum and
+        # ops.sqrt stay in it (sqrt: result_type(x.dtype, float) keeps a float dtype).
+        dtype = np.result_type(*{s.dtype for s in sums})
+        norm = np.sqrt(np.sum(np.array(sums, dtype=dtype)))
+        real = dtype.type
+        # scale = clip_norm * minimum(1.0 / norm, 1.0 / clip_norm) + (norm - norm).
+        # Keras ran on NumPy 2, where the Python floats are weak: `1.0 / norm`
+        # and `clip_norm * ...` round clip_norm and 1.0 to the norm's dtype;
+        # ops.minimum converts 1.0 / clip_norm (a double) to it. Every operand is
+        # typed here, so NumPy 1.x computes the same. The last term makes the
+        # scale NaN when the norm is inf or NaN, poisoning every gradient.
+        scale = real(self.global_clipnorm) * np.minimum(
+            real(1.0) / norm, real(1.0 / self.global_clipnorm)) + (norm - norm)
+        # `g * scale` is NumPy's product of the gradient array and a NumPy
+        # scalar: its dtype is the promotion of both (float16 gradients times a
+        # float32 scale give float32, rounded to float16 once, where Keras'
+        # update step casts the gradient to the variable's dtype).
+        for group, _, runs, flat_grad in work:
+            compute = np.promote_types(_keras_gradient_dtype(group, unscaled), dtype)
+            factor = compute.type(scale)
+            for start, stop in runs:
+                np.multiply(flat_grad[start:stop], factor, out=flat_grad[start:stop],
+                            dtype=compute, casting="unsafe")
 
     def _apply_weight_decay(self, work, params, lr):
         """var = var - var * weight_decay * lr for the decayed variables with a

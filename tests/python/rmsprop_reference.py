@@ -90,12 +90,20 @@ class ReferenceRMSprop:
                     n = np.sqrt(np.sum(g[i] * g[i]))
                     g[i] = g[i] * c / np.maximum(n, c)
             elif self.global_clipnorm is not None:
-                c = dt(self.global_clipnorm)
-                n = np.sqrt(sum(np.sum(g[i] * g[i]) for i in present))
+                # Keras' clip_by_global_norm on its NumPy backend: ops.square
+                # converts float64 to float32 (dtypes.result_type), unless the
+                # optimizer computes in float64; the product g * scale is NumPy's.
+                squash = dt is np.float64 and ct is not np.float64
+                sums = [np.sum(np.square(g[i].astype(np.float32) if squash else g[i]))
+                        for i in present]
+                nt = np.result_type(*[s.dtype for s in sums]).type
+                n = np.sqrt(np.sum(np.array(sums, dtype=nt)))
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    scale = c * np.minimum(dt(1) / n, dt(1.0 / self.global_clipnorm)) + (n - n)
+                    scale = nt(self.global_clipnorm) * np.minimum(
+                        nt(1) / n, nt(1.0 / self.global_clipnorm)) + (n - n)
                 for i in present:
-                    g[i] = g[i] * scale
+                    product = np.promote_types(dt, nt)
+                    g[i] = (g[i].astype(product) * product.type(scale)).astype(dt)
             elif self.clipvalue is not None:
                 c = dt(self.clipvalue)
                 for i in present:
