@@ -3,7 +3,7 @@
 #   make setup   install/verify everything (Debian pkgs, reticulate, .venv, R pkg)
 #   make lint    setup, then flake8 + mypy (Python) and lintr (R/)
 #   make test    setup, lint, then every test suite (pytest + testthat); non-zero on failure
-#   make bench   setup, then bench/run.py
+#   make bench   setup, the bench's peers (torch), then bench/run.py
 #   make demo    setup, then demo/run.R
 #   make check   R CMD build + R CMD check --no-manual (once DESCRIPTION exists)
 #   make document  regenerate NAMESPACE/man with roxygen2
@@ -40,6 +40,7 @@ test-r: setup
 	Rscript scripts/run-r-tests.R .
 
 bench: setup
+	@bash scripts/bench-peers.sh
 	@if [ -f bench/run.py ]; then \
 	  $(PYTHON) bench/run.py; \
 	else echo "bench: skipped (no bench/run.py yet)"; fi
