@@ -486,7 +486,8 @@ def threaded_summary(results):
             peer = rows.get(f"torch foreach, {n} threads")
             text = f"{w['name']}: {name} {row['ms']:.3f} ms"
             if peer:
-                text += f"; torch on {n} threads {peer['ms']:.3f} ms ({peer['ms'] / row['ms']:.2f}x)"
+                ratio = peer["ms"] / row["ms"]
+                text += f"; torch on {n} threads {peer['ms']:.3f} ms ({ratio:.2f}x)"
             jit = rows.get("optax rmsprop (jax.jit, CPU)")
             if jit:
                 text += f"; optax jit {jit['ms']:.3f} ms ({jit['ms'] / row['ms']:.2f}x)"
