@@ -181,11 +181,10 @@ def make_update_math(workload, params, grads):
     momentum = np.zeros(total, dtype) if workload["momentum"] > 0 else None
     scalars = [np.asarray(dtype.type(x))
                for x in (LR, RHO, 1 - RHO, EPS, workload["momentum"])]
-    scratch = kernels.Scratch().get(dtype)
+    scratch = kernels.ChunkScratch.empty(dtype)
 
     def step():
-        kernels.rmsprop_update(kernels.chunk_pieces(param, grad, 0, total), velocity, average,
-                               momentum, *scalars, scratch)
+        kernels.rmsprop_rule(param, grad, velocity, average, momentum, *scalars, scratch)
     return step
 
 

@@ -1,59 +1,50 @@
 """What every optimizer does around its update rule, as Keras 3 orders it.
 
-`BaseOptimizer.apply` owns the cross-cutting steps: building slots, dropping
-missing gradients, loss-scale division, gradient accumulation, clipping,
-decoupled weight decay, the exponential moving average of the weights and the
-iteration counter. A subclass supplies only its slots and `_update_group`,
-the update rule applied to one flat dtype group (see `flat_state.py`).
+`BaseOptimizer.apply` checks the gradients, then `_apply_checked` runs one
+step as a list of named steps (see `steps.py`): unscale, accumulate, clip,
+weight decay, the update rule, the moving average of the weights, and the
+iteration counter. Storage (flat per-dtype buffers) sits behind
+`flat_state.FlatStorage`. A subclass supplies only its slots and
+`_update_group`, which hands its rule (a function over flat arrays, see
+`kernels.rmsprop_rule`) to the storage.
 """
 
-import itertools
 import operator
 import re
+import threading
 import warnings
+from typing import List, NamedTuple, Optional
 
 import numpy as np
 
-from . import config, schedules
+from . import config, kernels, schedules, steps
 from .checks import (check_bool, check_float, check_int, check_name, describe,
                      is_real_number)
-from .flat_state import DtypeGroup, PackedGradients
-from .kernels import (Scratch, clip_by_norm, decay_weights, moving_average,
-                      sum_of_squares)
-from .variable import Variable, storage_epoch
+from .flat_state import FlatStorage
+from .variable import Variable
 
 _FLOAT_DTYPES = ("float16", "float32", "float64")
 _SHAPE = operator.attrgetter("shape")
 _DTYPE = operator.attrgetter("dtype")
+# The counter is an int64 variable, as in Keras.
+_MAX_ITERATIONS = np.iinfo(np.int64).max
+
+
+class _StepPlan(NamedTuple):
+    """What `_plan_step` settled for one step before anything changed."""
+
+    grads: list                      # by position, aliased ones copied
+    raw_iterations: int              # the counter before the step
+    iterations: int                  # completed updates before the step
+    is_update_step: bool             # False while only accumulating
+    private: bool                    # the steps write into the gradients
+    learning_rate: Optional[object]  # the rate of the update (update steps)
+    decay_rates: Optional[list]      # by position, the rate weight decay uses
+    ema_overwrite: bool              # the EMA overwrites the variables this step
 
 
 def _variable_name(variable, index):
     return variable.name if isinstance(variable, Variable) else f"variable_{index}"
-
-
-def _keras_gradient_dtype(group, unscaled):
-    """The dtype Keras' gradients of `group` have when they are clipped.
-
-    A LossScaleOptimizer unscales with `ops.divide(g, dynamic_scale)`, whose
-    dtype is result_type(g, float32) (keras/src/optimizers/loss_scale_optimizer.py,
-    `_stateful_handle_finite_grads`): float16 gradients become float32. The
-    engine stores them back in float16, exactly when the scale is a power of two.
-    """
-    if unscaled and group.dtype == np.float16:
-        return np.dtype(np.float32)
-    return group.dtype
-
-
-def _global_norm_input_dtype(group, unscaled):
-    """The dtype in which Keras squares and sums a gradient of `group` for the
-    global norm: `ops.square` converts its input with `convert_to_tensor`, and
-    Keras' `dtypes.result_type` turns float64 into float32 outside TensorFlow
-    (keras/src/backend/common/dtypes.py, BIT64_TO_BIT32_DTYPE, as JAX does).
-    An optimizer built with compute_dtype float64 keeps float64."""
-    dtype = _keras_gradient_dtype(group, unscaled)
-    if dtype == np.float64 and group.policy != np.float64:
-        return np.dtype(np.float32)
-    return dtype
 
 
 class BaseOptimizer:
@@ -101,7 +92,10 @@ class BaseOptimizer:
         self.built = False
         self._trainable_variables = []
         self._exclude_from_decay = ([], ())
-        self._scratch = Scratch()
+        self._storage = None             # flat_state.FlatStorage, once built
+        # One step at a time: `apply` from two threads runs the steps one
+        # after the other, as if called in turn (never interleaved).
+        self._lock = threading.RLock()
         self._param_override = None     # plain arrays used by stateless_apply
         self._pending_state = None      # optimizer variables restored from a checkpoint
 
@@ -228,29 +222,15 @@ class BaseOptimizer:
         self._trainable_variables = variables
         self._positions = {id(v): i for i, v in enumerate(variables)}
         self._names = [_variable_name(v, i) for i, v in enumerate(variables)]
-        self._shapes = [tuple(np.shape(v)) for v in variables]
-        self._dtypes = [np.dtype(v.dtype) for v in variables]
-
-        by_dtype = {}
-        for index, dtype in enumerate(self._dtypes):
-            by_dtype.setdefault(dtype, []).append(index)
-        self._groups = [DtypeGroup(dtype, indices, [self._shapes[i] for i in indices],
-                                   compute_dtype)
-                        for dtype, indices in by_dtype.items()]
-        self._group_of = {}
-        for group in self._groups:
-            for position, index in enumerate(group.indices):
-                self._group_of[index] = (group, position)
-            group.rehome([variables[i] for i in group.indices])
-        self._epoch_seen = storage_epoch()
-
+        storage = FlatStorage(variables, compute_dtype)
+        self._shapes = storage.shapes
+        self._dtypes = storage.dtypes
+        self._storage = storage
         self._slot_variables = {}
         for kind in self._all_slot_kinds():
-            for group in self._groups:
-                group.add_slot(kind)
             self._slot_variables[kind] = [
-                Variable._wrap(self._slot_view(kind, i), f"{self._names[i]}_{kind}")
-                for i in range(len(variables))]
+                Variable._wrap(view, f"{self._names[i]}_{kind}")
+                for i, view in enumerate(storage.add_slot(kind))]
 
         excluded_vars, excluded_names = self._exclude_from_decay
         excluded_ids = {id(v) for v in excluded_vars}
@@ -284,8 +264,7 @@ class BaseOptimizer:
                              "Pass a writable copy (e.g. np.array(x)).")
 
     def _slot_view(self, kind, index):
-        group, position = self._group_of[index]
-        return group.slot_view(kind, position)
+        return self._storage.slot_view(kind, index)
 
     @property
     def variables(self):
@@ -312,9 +291,26 @@ class BaseOptimizer:
     def apply(self, grads, trainable_variables=None):
         """Apply one step of `grads` to `trainable_variables` (default: those built on).
 
-        Gradients are only read, never written: read-only arrays are fine.
+        Gradients are only read, never written: read-only arrays are fine, and
+        a gradient may share memory with its variable. The step is
+        all-or-nothing: an error leaves every variable and slot as it was.
+        Steps from several threads are serialised (one at a time).
         """
-        self._apply_by_position(self._gradients_by_position(grads, trainable_variables))
+        with self._lock:
+            self._apply_checked(self._gradients_by_position(grads, trainable_variables))
+
+    def _apply_unscaled(self, grads, trainable_variables, loss_scale, finite_flags):
+        """The hook of `LossScaleOptimizer`: check `grads` as `apply` does; when
+        all are finite, apply them divided by `loss_scale` (a float32 number)
+        and return True; otherwise change nothing and return False.
+        `finite_flags` is a bool scratch buffer of `kernels.CHUNK` elements."""
+        with self._lock:
+            by_position = self._gradients_by_position(grads, trainable_variables)
+            for grad in by_position:
+                if grad is not None and not kernels.all_finite(grad, finite_flags):
+                    return False
+            self._apply_checked(by_position, loss_scale)
+            return True
 
     def _gradients_by_position(self, grads, trainable_variables):
         """Build if needed, check, and lay out `grads` by variable position (None = no gradient)."""
@@ -393,270 +389,106 @@ class BaseOptimizer:
                             f"dtype {array.dtype}.")
         return array
 
-    def _param_array(self, index):
-        if self._param_override is not None:
-            return self._param_override[index]
-        variable = self._trainable_variables[index]
-        return variable.value if isinstance(variable, Variable) else variable
+    def _apply_checked(self, grads, loss_scale=None):
+        """One step in Keras' order; `grads[i]` is the checked gradient of
+        variable i, or None. `loss_scale`: the dynamic scale of a wrapping
+        LossScaleOptimizer, to divide the gradients by first.
 
-    def _flat_gradients(self, group, grads, private):
-        """The group's gradients as one flat array of its dtype (a private copy if
-        `private`, since later steps then write into it), or, when only the
-        update rule reads them, as `PackedGradients` that the update gathers
-        chunk by chunk."""
-        members = group.indices
-        if len(members) == 1 and not private:
-            grad = grads[members[0]]
-            if grad is None:
-                return None
-            if grad.dtype == group.dtype and grad.flags.c_contiguous:
-                return grad.reshape(-1)
-        present = [grads[i] for i in members]
-        complete = not any(map(operator.is_, present, itertools.repeat(None)))
-        if complete and not private:
-            packed = group.packed_gradients(grads, self._scratch.gather(group.compute)[0])
-            if packed is not None:
-                return packed
-        buffer = group.grad_buffer()
-        if complete:
-            # axis=None flattens each input in C order, as reshape(-1) would.
-            np.concatenate(present, axis=None, out=buffer, casting="unsafe")
-        else:
-            for position, grad in enumerate(present):
-                if grad is not None:
-                    start, stop = group.segment(position)
-                    np.copyto(buffer[start:stop], grad.reshape(-1), casting="unsafe")
-        return buffer
-
-    def _param_arrays(self):
-        """The array each trainable value is stored in, by position."""
-        if self._param_override is not None:
-            return self._param_override
-        variables = self._trainable_variables
-        if not any(map(isinstance, variables, itertools.repeat(Variable))):
-            return variables
-        return [self._param_array(i) for i in range(len(variables))]
-
-    def _flat_params(self, group):
-        """(flat parameter array, whether it is a gathered copy to scatter back)."""
-        if self._param_override is None and group.param_buffer is not None:
-            return group.param_buffer, False
-        arrays = [self._param_array(i) for i in group.indices]
-        if len(arrays) == 1 and arrays[0].flags.c_contiguous and not group.casts:
-            return arrays[0].reshape(-1), False
-        buffer = group.gather_buffer()
-        np.concatenate(arrays, axis=None, out=buffer, casting="unsafe")
-        return buffer, True
-
-    def _scatter_params(self, group, flat, written):
-        # Only what the step wrote goes back: a value that was merely read
-        # must keep its stored precision.
-        for index, view, here in zip(group.indices, group.member_views(flat), written):
-            if here:
-                np.copyto(self._param_array(index), view, casting="unsafe")
-
-    def _check_storage(self):
-        # Another optimizer may have moved our Variables into its own buffers.
-        if self._epoch_seen != storage_epoch():
-            for group in self._groups:
-                members = [self._trainable_variables[i] for i in group.indices]
-                if group.param_buffer is not None and not group.owns_storage_of(members):
-                    group.param_buffer = None
-            self._epoch_seen = storage_epoch()
-
-    def _apply_by_position(self, grads, unscale=None):
-        """One step; `grads[i]` is the checked gradient of variable i, or None.
-
-        `unscale` is the dynamic loss scale of a wrapping LossScaleOptimizer.
+        Everything that can fail is done first (`_plan_step`); only then does
+        anything the caller can see change.
         """
-        self._check_storage()
-        steps = self.gradient_accumulation_steps
-        raw = self._raw_iterations()
-        private = bool(self.loss_scale_factor is not None or unscale is not None or steps
-                       or self.clipnorm is not None or self.clipvalue is not None
-                       or self.global_clipnorm is not None)
-        is_update_step = not steps or (raw + 1) % steps == 0
-        # Slots are only read on update steps and for the EMA; accumulation
-        # works on the stored accumulators directly.
-        touches_slots = is_update_step or self.use_ema
-        work = []
-        slots = {}
-        for group in self._groups:
-            present = [grads[i] is not None for i in group.indices]
-            work.append((group, present, group.runs(present),
-                         self._flat_gradients(group, grads, private)))
-            if touches_slots:
-                slots[id(group)] = group.load_working_slots()
-
-        if self.loss_scale_factor is not None or unscale is not None:
-            # A static factor divides as a weak Python scalar (in the gradient's
-            # dtype); a LossScaleOptimizer divides by its float32 scale
-            # variable, so half gradients are divided in float32 and rounded back.
-            for group, _, runs, flat_grad in work:
-                if unscale is None:
-                    divisor = group.dtype.type(self.loss_scale_factor)
-                    compute = group.dtype
-                else:
-                    divisor = np.float32(unscale)
-                    compute = np.result_type(group.dtype, np.float32)
-                for start, stop in runs:
-                    np.divide(flat_grad[start:stop], divisor, out=flat_grad[start:stop],
-                              dtype=compute, casting="unsafe")
-
-        if steps:
-            for group, _, runs, flat_grad in work:
-                accumulator = group.slots["gradient_accumulator"]
-                for start, stop in runs:
-                    g, acc = flat_grad[start:stop], accumulator[start:stop]
-                    if is_update_step:       # g = (g + acc) / steps
-                        np.add(g, acc, out=g)
-                        np.divide(g, group.dtype.type(steps), out=g)
-                    else:                    # acc = acc + g
-                        np.add(acc, g, out=acc)
-
-        params = {}
-        if is_update_step or self.use_ema:
-            # Plain arrays are updated chunk by chunk along with their gradients
-            # when only the update rule touches them this step.
-            pack_params = self.weight_decay is None and not self.use_ema
-            for position, (group, present, runs, flat_grad) in enumerate(work):
-                if (pack_params and group.param_buffer is None
-                        and isinstance(flat_grad, PackedGradients)):
-                    packed = flat_grad.with_params(self._param_arrays(),
-                                                   self._scratch.gather(group.compute)[1])
-                    if packed is not None:
-                        work[position] = (group, present, runs, packed)
-                        params[id(group)] = (None, False)
-                        continue
-                params[id(group)] = self._flat_params(group)
-
-        if is_update_step:
-            self._clip_gradients(work, unscaled=unscale is not None)
-            # A number or a schedule gives the same rate all step: read once. A
-            # callable is called as often as Keras reads the rate.
-            rate_is_callable = not isinstance(
-                self._learning_rate, (Variable, schedules.LearningRateSchedule))
-            lr = None if rate_is_callable else self._read_learning_rate()
+        plan = self._plan_step(grads, loss_scale)
+        storage = self._storage
+        override = self._param_override
+        accumulating = self.gradient_accumulation_steps
+        update = plan.is_update_step
+        work = storage.begin_step(
+            plan.grads, private=plan.private, load_slots=update or self.use_ema,
+            whole_params=update or self.use_ema,
+            pack_params=self.weight_decay is None and not self.use_ema, override=override)
+        if loss_scale is not None or self.loss_scale_factor is not None:
+            steps.unscale(work, self.loss_scale_factor, loss_scale)
+        if accumulating and not update:
+            steps.accumulate(work)
+        if update:
+            if accumulating:
+                steps.add_accumulated(work, accumulating)
+            if self.clipvalue is not None:
+                steps.clip_by_value(work, self.clipvalue)
+            elif self.clipnorm is not None:
+                steps.clip_by_norm(work, self.clipnorm, storage.scratch)
+            elif self.global_clipnorm is not None:
+                steps.clip_by_global_norm(work, self.global_clipnorm, loss_scale is not None,
+                                          storage.scratch)
             if self.weight_decay is not None:
-                self._apply_weight_decay(work, params, lr)
-            if rate_is_callable:
-                lr = self._read_learning_rate()
-            for group, _, runs, flat_grad in work:
-                if runs:
-                    self._update_group(group, slots[id(group)], params[id(group)][0],
-                                       group.compute_grads(flat_grad), runs, lr)
-            if steps:
-                for group in self._groups:
-                    group.slots["gradient_accumulator"].fill(0)
-
-        overwrite = False
+                steps.decay_weights(work, self._decays, self.weight_decay, plan.decay_rates,
+                                    storage.scratch)
+            for step in work:
+                if step.runs:
+                    self._update_group(step, plan.learning_rate)
+            if accumulating:
+                steps.reset_accumulators(work)
         if self.use_ema:
-            iterations = raw // steps if steps else raw
-            overwrite = (self.ema_overwrite_frequency is not None
+            steps.moving_average(work, self.ema_momentum, plan.iterations == 0,
+                                 plan.ema_overwrite, storage.scratch)
+        storage.finish_step(work, updated=update, overwritten=plan.ema_overwrite,
+                            override=override)
+        self._iterations.value[()] = plan.raw_iterations + 1
+
+    def _plan_step(self, grads, loss_scale):
+        """Everything a step needs that can fail, before anything changes: the
+        counter's next value, the learning rates (a callable or schedule is
+        read here, as often as Keras reads it), writable parameters, and
+        gradients that share memory with a parameter (copied, so the step
+        computes as if they had been passed as copies)."""
+        raw = self._raw_iterations()
+        if raw >= _MAX_ITERATIONS:
+            raise OverflowError(f"The iteration counter of optimizer '{self.name}' is at its "
+                                f"maximum ({raw}); no further step can be counted.")
+        steps_ = self.gradient_accumulation_steps
+        is_update_step = not steps_ or (raw + 1) % steps_ == 0
+        iterations = raw // steps_ if steps_ else raw
+        learning_rate = None
+        decay_rates = None
+        if is_update_step:
+            rate = self._learning_rate
+            if self.weight_decay is not None:
+                if isinstance(rate, (Variable, schedules.LearningRateSchedule)):
+                    learning_rate = self._read_learning_rate()
+                    decay_rates = [learning_rate] * len(grads)
+                else:
+                    # Keras reads a callable rate once per decayed variable,
+                    # then once for the update.
+                    decay_rates = [self._read_learning_rate()
+                                   if grad is not None and decays else None
+                                   for grad, decays in zip(grads, self._decays)]
+            if learning_rate is None:
+                learning_rate = self._read_learning_rate()
+        ema_overwrite = (self.use_ema and self.ema_overwrite_frequency is not None
                          and (iterations + 1) % self.ema_overwrite_frequency == 0)
-            for group in self._groups:
-                dtype = group.compute.type
-                decay = dtype(self.ema_momentum) if iterations != 0 else dtype(0)
-                flat_param = params[id(group)][0]
-                average = slots[id(group)]["average"]
-                moving_average(average, flat_param, decay, dtype(1) - decay,
-                               self._scratch.get(group.compute))
-                if overwrite:
-                    np.copyto(flat_param, average)
+        if is_update_step or ema_overwrite:
+            self._check_writable()
+        grads = self._storage.unaliased(grads, self._param_override)
+        private = bool(self.loss_scale_factor is not None or steps_
+                       or self.clipnorm is not None or self.clipvalue is not None
+                       or self.global_clipnorm is not None or loss_scale is not None)
+        return _StepPlan(grads, raw, iterations, is_update_step, private, learning_rate,
+                         decay_rates, ema_overwrite)
 
-        for group, present, _, _ in work:
-            if touches_slots:
-                group.store_working_slots()
-            flat_param, gathered = params.get(id(group), (None, False))
-            if gathered and (is_update_step or overwrite):
-                self._scatter_params(group, flat_param,
-                                     [True] * len(present) if overwrite else present)
-        self._iterations.value[()] = raw + 1
+    def _check_writable(self):
+        """Refuse a step that could not write every parameter (a plain array
+        made read-only after build), before any is written."""
+        if self._param_override is not None:
+            return
+        index = self._storage.first_read_only()
+        if index is not None:
+            raise ValueError(f"Variable '{self._names[index]}' (position {index}) is read-only; "
+                             "the optimizer updates variables in place. Make it writable again "
+                             "(or pass a writable copy).")
 
-    def _clip_gradients(self, work, unscaled=False):
-        if self.clipvalue is not None:
-            for group, _, runs, flat_grad in work:
-                limit = group.dtype.type(self.clipvalue)
-                for start, stop in runs:
-                    g = flat_grad[start:stop]
-                    np.minimum(g, limit, out=g)
-                    np.maximum(g, -limit, out=g)
-        elif self.clipnorm is not None:
-            # Per-tensor clipping matches Keras in the policy dtype (floatx: a
-            # float64 or float16 gradient is clipped in float32), unlike the
-            # other preprocessing steps; the reference trajectories show this.
-            for group, present, _, flat_grad in work:
-                scratch = self._scratch.get(group.policy)
-                limit = group.policy.type(self.clipnorm)
-                for position, here in enumerate(present):
-                    if here:
-                        start, stop = group.segment(position)
-                        clip_by_norm(flat_grad[start:stop], limit, scratch)
-        elif self.global_clipnorm is not None:
-            self._clip_by_global_norm(work, unscaled)
-
-    def _clip_by_global_norm(self, work, unscaled):
-        """Keras' `clip_by_global_norm` (keras/src/optimizers/base_optimizer.py)
-        with the dtypes its NumPy backend gives each operation.
-
-        `unscaled` says a LossScaleOptimizer divided the gradients this step.
-        """
-        present = [(group, flat_grad, [p for p, here in enumerate(flags) if here])
-                   for group, flags, _, flat_grad in work if any(flags)]
-        # `global_norm`: ops.sum(ops.square(g)) per gradient, in the dtype that
-        # `convert_to_tensor` gives it (see `_global_norm_input_dtype`).
-        sums = []
-        for group, flat_grad, positions in present:
-            scratch = self._scratch.get(_global_norm_input_dtype(group, unscaled))
-            sums.extend(sum_of_squares(flat_grad[slice(*group.segment(p))], scratch)
-                        for p in positions)
-        # ops.stack promotes the sums to one dtype (backend.numpy.stack:
-        # dtypes.result_type), float16 only when all of them are; ops.sum and
-        # ops.sqrt stay in it (sqrt: result_type(x.dtype, float) keeps a float dtype).
-        dtype = np.result_type(*{s.dtype for s in sums})
-        norm = np.sqrt(np.sum(np.array(sums, dtype=dtype)))
-        real = dtype.type
-        # scale = clip_norm * minimum(1.0 / norm, 1.0 / clip_norm) + (norm - norm).
-        # Keras ran on NumPy 2, where the Python floats are weak: `1.0 / norm`
-        # and `clip_norm * ...` round clip_norm and 1.0 to the norm's dtype;
-        # ops.minimum converts 1.0 / clip_norm (a double) to it. Every operand is
-        # typed here, so NumPy 1.x computes the same. The last term makes the
-        # scale NaN when the norm is inf or NaN, poisoning every gradient.
-        scale = real(self.global_clipnorm) * np.minimum(
-            real(1.0) / norm, real(1.0 / self.global_clipnorm)) + (norm - norm)
-        # `g * scale` is NumPy's product of the gradient array and a NumPy
-        # scalar: its dtype is the promotion of both (float16 gradients times a
-        # float32 scale give float32, rounded to float16 once, where Keras'
-        # update step casts the gradient to the variable's dtype).
-        for group, _, runs, flat_grad in work:
-            compute = np.promote_types(_keras_gradient_dtype(group, unscaled), dtype)
-            factor = compute.type(scale)
-            for start, stop in runs:
-                np.multiply(flat_grad[start:stop], factor, out=flat_grad[start:stop],
-                            dtype=compute, casting="unsafe")
-
-    def _apply_weight_decay(self, work, params, lr):
-        """var = var - var * weight_decay * lr for the decayed variables with a
-        gradient; `lr` None means a callable rate, read once per variable."""
-        rate_is_callable = lr is None
-        for group, present, _, _ in work:
-            flat_param = params[id(group)][0]
-            dtype = group.compute.type
-            decayed = [here and self._decays[index] for index, here in zip(group.indices, present)]
-            if rate_is_callable:
-                # Keras reads the rate once per decayed variable; a callable
-                # therefore sees one call per variable.
-                segments = [group.segment(p) for p, d in enumerate(decayed) if d]
-            else:
-                segments = group.runs(decayed)
-            for start, stop in segments:
-                rate = self._read_learning_rate() if rate_is_callable else lr
-                decay_weights(flat_param[start:stop], dtype(self.weight_decay), dtype(rate),
-                              self._scratch.get(group.compute))
-
-    def _update_group(self, group, slots, flat_param, flat_grad, runs, lr):
-        """Apply the update rule to `runs` of one group; `slots` are its flat
-        compute-dtype slot arrays by kind."""
+    def _update_group(self, step, learning_rate):
+        """Apply the update rule to the members of `step` (a
+        `flat_state.GroupStep`) that have a gradient."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------
@@ -683,6 +515,10 @@ class BaseOptimizer:
                 raise ValueError(f"`trainable_variables[{index}]` has shape {array.shape}; "
                                  f"expected {self._shapes[index]}.")
             values.append(array)
+        with self._lock:
+            return self._stateless_step(own, optimizer_variables, grads, values)
+
+    def _stateless_step(self, own, optimizer_variables, grads, values):
         saved = [v.numpy() for v in own]
         try:
             for variable, value in zip(own, optimizer_variables):
@@ -701,8 +537,10 @@ class BaseOptimizer:
         if not self.use_ema or not self.built:
             return
         variables = self._trainable_variables if var_list is None else list(var_list)
-        for index in self._positions_of(variables):
-            np.copyto(self._param_array(index), self._slot_view("average", index))
+        arrays = self._storage.param_arrays()
+        with self._lock:
+            for index in self._positions_of(variables):
+                np.copyto(arrays[index], self._slot_view("average", index))
 
     def scale_loss(self, loss):
         """Multiply the loss by `loss_scale_factor` (when set)."""

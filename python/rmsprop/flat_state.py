@@ -1,31 +1,76 @@
-"""Flat, per-dtype storage for optimizer slots (and, where possible, parameters).
+"""Where an optimizer keeps its numbers: flat, per-dtype storage.
 
-The variables an optimizer is built on are grouped by dtype. Each group keeps
-one contiguous buffer per slot kind (velocity, momentum, ...), and each
+`FlatStorage` is the one interface the optimizer uses for storage. The
+variables it is built on are grouped by dtype (`DtypeGroup`). Each group
+keeps one contiguous buffer per slot kind (velocity, momentum, ...), and each
 per-variable slot is a view into it, so the update math runs once over a whole
 group instead of once per tensor. When every member of a group is an
 `rmsprop.Variable`, the members' values are moved into one buffer too
-(`Variable._rehome`); plain NumPy arrays stay where they are. Gradients, and
+(`Variable._rehome`); plain NumPy arrays stay where they are.
+
+For one step, `begin_step` lays the gradients, parameters and slots of each
+group out as flat arrays (`GroupStep`), `apply_rule` runs an update rule over
+them, and `finish_step` stores what the step computed. Gradients, and
 plain-array parameters, are brought next to each other chunk by chunk as the
-update reaches them (`PackedGradients`), or, when other steps (clipping,
-weight decay, EMA, ...) need them whole, gathered into group-sized work
-buffers around the step.
+rule reaches them (`PackedGradients`) when only the rule touches them, or,
+when other steps (clipping, weight decay, EMA, ...) need them whole, gathered
+into group-sized work buffers around the step.
 """
+
+import functools
+import itertools
+import operator
+from typing import Dict, List, NamedTuple
 
 import numpy as np
 
-from .kernels import CHUNK, chunk_pieces
+from .kernels import CHUNK, ChunkScratch
 from .variable import Variable
 
+
+_BASE = operator.attrgetter("base")
+_NOT_NONE = functools.partial(operator.is_not, None)
+_WRITEABLE = operator.attrgetter("flags.writeable")
 
 # Slots used while preparing gradients, which happens in the storage dtype.
 PREPROCESSING_SLOTS = ("gradient_accumulator",)
 
 
+class GatherBuffers(NamedTuple):
+    """Chunk-sized buffers of one dtype into which small members' gradients
+    and parameters are copied together right before the rule reads them."""
+
+    grads: np.ndarray
+    params: np.ndarray
+
+
+class Scratch:
+    """An optimizer's reusable chunk-sized buffers, by dtype, allocated once."""
+
+    def __init__(self):
+        self._math: Dict[np.dtype, ChunkScratch] = {}
+        self._gather: Dict[np.dtype, GatherBuffers] = {}
+
+    def math(self, dtype) -> ChunkScratch:
+        """Work buffers for the kernels' intermediate results."""
+        buffers = self._math.get(dtype)
+        if buffers is None:
+            buffers = self._math[dtype] = ChunkScratch.empty(dtype)
+        return buffers
+
+    def gather(self, dtype) -> GatherBuffers:
+        buffers = self._gather.get(dtype)
+        if buffers is None:
+            buffers = self._gather[dtype] = GatherBuffers(np.empty(CHUNK, dtype),
+                                                          np.empty(CHUNK, dtype))
+        return buffers
+
+
 class DtypeGroup:
     """The variables of one dtype: their layout and their flat buffers."""
 
-    def __init__(self, dtype, indices, shapes, compute_dtype=None):
+    def __init__(self, dtype, indices, shapes, compute_dtype=None, on_storage_taken=None):
+        self._on_storage_taken = on_storage_taken    # the storage's, told of a move
         self.dtype = np.dtype(dtype)            # how values are stored
         # How the update math runs. Keras (numpy backend, float32 policy)
         # reads a float64 variable and its slots as float32 inside the update,
@@ -37,24 +82,24 @@ class DtypeGroup:
         # Per-tensor clipnorm runs in the policy dtype itself, even for half
         # precision variables (again what the reference trajectories show).
         self.policy = compute
+        # True when values are stored in another dtype than the math runs in.
+        self.casts = self.compute != self.dtype
         self.indices = list(indices)            # positions in the optimizer's variable list
         self.shapes = [tuple(s) for s in shapes]
         sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
         self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).tolist()
         self.total = self.offsets[-1]
-        self.slots = {}                        # slot kind -> flat buffer (storage dtype)
-        self.param_buffer = None               # set when the members' storage lives here
+        self.slots: Dict[str, np.ndarray] = {}  # slot kind -> flat buffer (storage dtype)
+        self.param_buffer = None               # set while the members' storage lives here
         self._grad_buffer = None
         self._gather_buffer = None
-        self._working_slots = {}               # compute-dtype copies, when the dtypes differ
+        self._working_slots: Dict[str, np.ndarray] = {}  # compute-dtype copies
         self._compute_grad_buffer = None
         self._pack_plan = None
-        self._pack_views = None
-
-    @property
-    def casts(self):
-        """True when values are stored in another dtype than the math runs in."""
-        return self.compute != self.dtype
+        # Views of a buffer shaped like the members, kept for the last buffer
+        # asked about (the same one at every step), as (buffer, views).
+        self._pack_views = (None, None)
+        self._member_views = (None, None)
 
     def segment(self, position):
         return self.offsets[position], self.offsets[position + 1]
@@ -66,21 +111,89 @@ class DtypeGroup:
         start, stop = self.segment(position)
         return self.slots[kind][start:stop].reshape(self.shapes[position])
 
+    # -- work buffers, allocated on first use and kept ---------------------
     def grad_buffer(self):
         """Flat gradients in the storage dtype, where preprocessing happens."""
         if self._grad_buffer is None:
             self._grad_buffer = np.empty(self.total, self.dtype)
         return self._grad_buffer
 
-    def compute_grads(self, flat_grad):
-        """`flat_grad` in the compute dtype (itself when no cast is needed)."""
-        if not self.casts or flat_grad is None or isinstance(flat_grad, PackedGradients):
-            return flat_grad
+    def gather_buffer(self):
+        if self._gather_buffer is None:
+            self._gather_buffer = np.empty(self.total, self.compute)
+        return self._gather_buffer
+
+    def compute_grad_buffer(self):
         if self._compute_grad_buffer is None:
             self._compute_grad_buffer = np.empty(self.total, self.compute)
-        np.copyto(self._compute_grad_buffer, flat_grad, casting="unsafe")
         return self._compute_grad_buffer
 
+    def load_working_slots(self):
+        """The slots as compute-dtype arrays for one step (the storage itself when
+        the dtypes agree, else copies, as a Keras read of them would be)."""
+        if not self.casts:
+            return self.slots
+        for kind, stored in self.slots.items():
+            if kind in PREPROCESSING_SLOTS:
+                self._working_slots[kind] = stored
+                continue
+            working = self._working_slots.get(kind)
+            if working is None:
+                working = self._working_slots[kind] = np.empty(self.total, self.compute)
+            np.copyto(working, stored, casting="unsafe")
+        return self._working_slots
+
+    def store_working_slots(self):
+        """Write a step's slot values back, rounded to the storage dtype."""
+        if self.casts:
+            for kind, stored in self.slots.items():
+                if kind not in PREPROCESSING_SLOTS:
+                    np.copyto(stored, self._working_slots[kind], casting="unsafe")
+
+    # -- the members' storage ---------------------------------------------
+    def rehome(self, variables):
+        """Move the members' storage into one buffer, when all are Variables."""
+        if self.casts or not all(isinstance(v, Variable) for v in variables):
+            return
+        self.param_buffer = np.empty(self.total, self.dtype)
+        for position, variable in enumerate(variables):
+            start, stop = self.segment(position)
+            variable._rehome(self.param_buffer[start:stop].reshape(self.shapes[position]),
+                             holder=self)
+
+    def storage_taken(self):
+        """Called by a member Variable whose storage another optimizer has moved
+        into its own buffer: from now on the members are read and written
+        where they are, like plain arrays."""
+        self.param_buffer = None
+        if self._on_storage_taken is not None:
+            self._on_storage_taken()
+
+    def member_views(self, flat):
+        """Per-member views (shaped like the members) of the group-sized `flat`."""
+        cached, views = self._member_views
+        if cached is not flat:
+            views = [flat[start:stop].reshape(shape) for start, stop, shape
+                     in zip(self.offsets, self.offsets[1:], self.shapes)]
+            self._member_views = (flat, views)
+        return views
+
+    def runs(self, present):
+        """Contiguous [start, stop) ranges covering the members flagged in `present`."""
+        if all(present):
+            return [[0, self.total]]      # every member: one run (the usual step)
+        runs = []
+        for position, here in enumerate(present):
+            if not here:
+                continue
+            start, stop = self.segment(position)
+            if runs and runs[-1][1] == start:
+                runs[-1][1] = stop
+            else:
+                runs.append([start, stop])
+        return runs
+
+    # -- reading members chunk by chunk -----------------------------------
     def packed_gradients(self, grads, buffer):
         """The members' gradients (`grads[i]`, all present), to be read piece by
         piece without first gathering them into a group-sized buffer; None when
@@ -106,9 +219,9 @@ class DtypeGroup:
 
     def pack_views(self, buffer):
         """For each entry of the pack plan, views of chunk buffer `buffer`
-        shaped like the pack's members (cached for the last buffer)."""
-        cached = self._pack_views
-        if cached is None or cached[0] is not buffer:
+        shaped like the pack's members."""
+        cached, views = self._pack_views
+        if views is None or cached is not buffer:
             views = []
             position_of = {index: position for position, index in enumerate(self.indices)}
             for start, stop, members in self.pack_plan():
@@ -116,8 +229,8 @@ class DtypeGroup:
                     position_of[i] for i in _member_list(members)]
                 views.append([buffer[self.offsets[q] - start:self.offsets[q + 1] - start]
                               .reshape(self.shapes[q]) for q in positions])
-            cached = self._pack_views = (buffer, views)
-        return cached[1]
+            self._pack_views = (buffer, views)
+        return views
 
     def _plan_packs(self):
         """[(start, stop, members)]: consecutive members smaller than a chunk,
@@ -150,81 +263,13 @@ class DtypeGroup:
         close_pack()
         return plan
 
-    def gather_buffer(self):
-        if self._gather_buffer is None:
-            self._gather_buffer = np.empty(self.total, self.compute)
-        return self._gather_buffer
-
-    def load_working_slots(self):
-        """The slots as compute-dtype arrays for one step (the storage itself when
-        the dtypes agree, else fresh copies, as a Keras read of them would be)."""
-        if not self.casts:
-            return self.slots
-        for kind, stored in self.slots.items():
-            if kind in PREPROCESSING_SLOTS:
-                self._working_slots[kind] = stored
-                continue
-            working = self._working_slots.get(kind)
-            if working is None:
-                working = self._working_slots[kind] = np.empty(self.total, self.compute)
-            np.copyto(working, stored, casting="unsafe")
-        return self._working_slots
-
-    def store_working_slots(self):
-        """Write a step's slot values back, rounded to the storage dtype."""
-        if self.casts:
-            for kind, stored in self.slots.items():
-                if kind not in PREPROCESSING_SLOTS:
-                    np.copyto(stored, self._working_slots[kind], casting="unsafe")
-
-    def rehome(self, variables):
-        """Move the members' storage into one buffer, when all are Variables."""
-        if self.casts or not all(isinstance(v, Variable) for v in variables):
-            return
-        self.param_buffer = np.empty(self.total, self.dtype)
-        for position, variable in enumerate(variables):
-            start, stop = self.segment(position)
-            variable._rehome(self.param_buffer[start:stop].reshape(self.shapes[position]))
-
-    def owns_storage_of(self, variables):
-        """True while every member still stores its value in `param_buffer`."""
-        buffer = self.param_buffer
-        return buffer is not None and all(
-            isinstance(v, Variable) and v._value.base is buffer for v in variables
-        )
-
-    def member_views(self, flat):
-        """Per-member views (shaped like the members) of the group-sized `flat`,
-        cached for the last buffer asked about (the gather buffer, every step)."""
-        cached = getattr(self, "_member_views", None)
-        if cached is None or cached[0] is not flat:
-            views = [flat[start:stop].reshape(shape) for start, stop, shape
-                     in zip(self.offsets, self.offsets[1:], self.shapes)]
-            cached = self._member_views = (flat, views)
-        return cached[1]
-
-    def runs(self, present):
-        """Contiguous [start, stop) ranges covering the members flagged in `present`."""
-        if all(present):
-            return [[0, self.total]]      # every member: one run (the usual step)
-        runs = []
-        for position, here in enumerate(present):
-            if not here:
-                continue
-            start, stop = self.segment(position)
-            if runs and runs[-1][1] == start:
-                runs[-1][1] = stop
-            else:
-                runs.append([start, stop])
-        return runs
-
 
 class PackedGradients:
     """A group's gradients left where the caller keeps them, read chunk by chunk
     (and, with `with_params`, its parameters too, when they are plain arrays).
 
     Runs of small members are copied together into one chunk-sized buffer just
-    before the update reads them (parameters are copied back just after it
+    before the rule reads them (parameters are copied back just after it
     wrote them), so every copy is still in cache when it is used: gathering
     every member into a group-sized buffer first, and scattering back after,
     costs full extra trips through memory. A member of a chunk or more is read
@@ -248,32 +293,31 @@ class PackedGradients:
             return None
         return PackedGradients(group, self._grads, self._grad_buffer, params, buffer)
 
-    def pieces(self, flat_param):
-        """(start, stop, param, grad) pieces covering the group; `param` is a
-        slice of `flat_param` unless the parameters were given as arrays."""
+    def apply(self, rule, flat_param, slots, scalars, scratch):
+        """Run `rule(param, grad, *slots, *scalars, scratch)` over the group,
+        one pack or large member at a time; `flat_param` is the group's flat
+        parameter array unless the parameters were given as arrays."""
         grads, params = self._grads, self._params
         group = self._group
         packs = zip(group.pack_plan(), group.pack_views(self._param_buffer))
         for (start, stop, members), views in packs:
+            slot_pieces = [None if s is None else s[start:stop] for s in slots]
             if type(members) is int:
                 g = grads[members].reshape(-1)
                 p = flat_param[start:stop] if params is None else params[members].reshape(-1)
-                for first in range(0, stop - start, CHUNK):
-                    last = min(first + CHUNK, stop - start)
-                    yield start + first, start + last, p[first:last], g[first:last]
+                rule(p, g, *slot_pieces, *scalars, scratch)
                 continue
             g = self._grad_buffer[: stop - start]
             # axis=None flattens each member in C order, as reshape(-1) would.
             np.concatenate(_select(grads, members), axis=None, out=g, casting="unsafe")
             if params is None:
-                yield start, stop, flat_param[start:stop], g
+                rule(flat_param[start:stop], g, *slot_pieces, *scalars, scratch)
                 continue
             selected = _select(params, members)
             p = self._param_buffer[: stop - start]
             np.concatenate(selected, axis=None, out=p)
-            yield start, stop, p, g
-            # Resumed once the update has written `p`: back into the members.
-            for array, view in zip(selected, views):
+            rule(p, g, *slot_pieces, *scalars, scratch)
+            for array, view in zip(selected, views):      # the new values, back in place
                 array[...] = view
 
 
@@ -285,10 +329,249 @@ def _select(values, members):
     return values[members] if type(members) is slice else [values[i] for i in members]
 
 
-def update_pieces(flat_param, flat_grad, start, stop):
-    """(start, stop, param, grad) pieces of [start, stop) for the update
-    kernels, from flat arrays or from a group's PackedGradients (which always
-    cover the whole group)."""
-    if isinstance(flat_grad, PackedGradients):
-        return flat_grad.pieces(flat_param)
-    return chunk_pieces(flat_param, flat_grad, start, stop)
+class GroupStep:
+    """One group's arrays during one step.
+
+    `grads`: flat gradients in the storage dtype (a private copy when the
+    step writes into them), a `PackedGradients`, or None when no member has
+    one. `params`: the flat parameters (None when packed with the
+    gradients); `gathered` when they are a copy to write back. `slots`: the
+    compute-dtype slot arrays by kind (None on steps that do not read them);
+    `accumulator`: the stored gradient accumulator, if any.
+    """
+
+    __slots__ = ("group", "present", "runs", "grads", "params", "gathered", "slots",
+                 "accumulator")
+
+    def __init__(self, group, present, grads, slots):
+        self.group = group
+        self.present = present
+        self.runs = group.runs(present)
+        self.grads = grads
+        self.params = None
+        self.gathered = False
+        self.slots = slots
+        self.accumulator = group.slots.get("gradient_accumulator")
+
+
+class FlatStorage:
+    """The storage of an optimizer built on `variables` (Variables or writable
+    float arrays), its updates computed in `compute_dtype`."""
+
+    def __init__(self, variables, compute_dtype):
+        self.variables = list(variables)
+        self.shapes = [tuple(np.shape(v)) for v in self.variables]
+        self.dtypes = [np.dtype(v.dtype) for v in self.variables]
+        self.scratch = Scratch()
+        by_dtype: Dict[np.dtype, List[int]] = {}
+        for index, dtype in enumerate(self.dtypes):
+            by_dtype.setdefault(dtype, []).append(index)
+        self.groups = [DtypeGroup(dtype, indices, [self.shapes[i] for i in indices],
+                                  compute_dtype, self._layout_changed)
+                       for dtype, indices in by_dtype.items()]
+        self._group_of = {}
+        for group in self.groups:
+            for position, index in enumerate(group.indices):
+                self._group_of[index] = (group, position)
+            group.rehome([self.variables[i] for i in group.indices])
+        self._all_plain = not any(isinstance(v, Variable) for v in self.variables)
+        self._layout_changed()
+
+    def _layout_changed(self):
+        """Recompute what depends on where the parameters live (at build, and
+        when a group loses its members' storage to another optimizer)."""
+        self._buffered = all(g.param_buffer is not None for g in self.groups)
+        self._owners = None          # see `unaliased`
+
+    # -- slots ------------------------------------------------------------
+    def add_slot(self, kind) -> List[np.ndarray]:
+        """A zero slot `kind` for every variable; returns the per-variable views."""
+        for group in self.groups:
+            group.add_slot(kind)
+        return [self.slot_view(kind, i) for i in range(len(self.variables))]
+
+    def slot_view(self, kind, index):
+        group, position = self._group_of[index]
+        return group.slot_view(kind, position)
+
+    # -- parameters -------------------------------------------------------
+    def param_arrays(self, override=None):
+        """The array each trainable value is stored in, by position
+        (`override`: plain arrays standing in for the variables)."""
+        if override is not None:
+            return override
+        if self._all_plain:
+            return self.variables
+        return [v.value if isinstance(v, Variable) else v for v in self.variables]
+
+    def alias_owners(self, override=None):
+        """ids of the arrays that own the parameters' memory (or are the
+        parameters): a gradient that is one of them, or a NumPy view of one,
+        shares memory with a parameter."""
+        owners = set()
+        for group in self.groups:
+            if override is None and group.param_buffer is not None:
+                owners.add(id(group.param_buffer))
+        arrays = self.param_arrays(override)
+        for group in self.groups:
+            if override is None and group.param_buffer is not None:
+                continue
+            for index in group.indices:
+                array = arrays[index]
+                owners.add(id(array))
+                if array.base is not None:
+                    owners.add(id(array.base))
+        return owners
+
+    def buffered(self, override=None):
+        """True when every group's parameters live in the group's own buffer."""
+        return override is None and self._buffered
+
+    def unaliased(self, grads, override=None):
+        """`grads` (by position, None for none), with those that share memory
+        with a parameter replaced by copies: a gradient that is a parameter
+        array, or a NumPy view of a parameter's memory. Weight decay, and the
+        rule on earlier members, write parameters before every gradient is
+        read; a copy gives the results a separate gradient would."""
+        if override is not None:
+            owners = self.alias_owners(override)
+        else:
+            owners = self._owners
+            if owners is None:
+                owners = self._owners = self.alias_owners()
+        bases = list(map(_BASE, filter(_NOT_NONE, grads)))
+        if ((not any(map(_NOT_NONE, bases)) or owners.isdisjoint(map(id, bases)))
+                and (self.buffered(override) or owners.isdisjoint(map(id, grads)))):
+            return grads
+        grads = list(grads)
+        for index, grad in enumerate(grads):
+            if grad is not None and (id(grad) in owners or id(grad.base) in owners):
+                grads[index] = grad.copy()
+        return grads
+
+    def first_read_only(self):
+        """The position of a parameter a step could not write (a plain array,
+        or a Variable's storage outside the group buffers, made read-only),
+        or None."""
+        if self._buffered:
+            return None
+        arrays = self.param_arrays()
+        if all(map(_WRITEABLE, arrays)):
+            return None
+        for group in self.groups:
+            if group.param_buffer is None:
+                for index in group.indices:
+                    if not arrays[index].flags.writeable:
+                        return index
+        return None
+
+    # -- one step ---------------------------------------------------------
+    def begin_step(self, grads, *, private, load_slots, whole_params, pack_params,
+                   override=None) -> List[GroupStep]:
+        """Lay out one step: `grads[i]` is the gradient of variable i or None.
+
+        `private`: the step writes into the gradients, so copy them;
+        `load_slots`: the step reads the slots; `whole_params`: the step
+        reads or writes the parameters; `pack_params`: only the rule writes
+        them (plain arrays may then be gathered chunk by chunk). Only private
+        buffers are written here: nothing the caller can see changes.
+        """
+        arrays = self.param_arrays(override)
+        work = []
+        for group in self.groups:
+            present = [grads[i] is not None for i in group.indices]
+            slots = group.load_working_slots() if load_slots else None
+            work.append(GroupStep(group, present, self._flat_gradients(group, grads, private),
+                                  slots))
+            if group.casts:
+                group.compute_grad_buffer()      # allocated now, not midway through the step
+        if whole_params:
+            for step in work:
+                group = step.group
+                if (pack_params and override is None and group.param_buffer is None
+                        and isinstance(step.grads, PackedGradients)):
+                    packed = step.grads.with_params(arrays, self.scratch.gather(group.compute).params)
+                    if packed is not None:
+                        step.grads = packed
+                        continue
+                step.params, step.gathered = self._flat_params(group, arrays, override)
+        return work
+
+    def apply_rule(self, step: GroupStep, rule, slot_kinds, scalars):
+        """Run `rule(param, grad, *slots, *scalars, scratch)` over the members
+        of `step` that have a gradient, on flat compute-dtype arrays; a kind
+        None in `slot_kinds` passes None for that slot."""
+        group = step.group
+        slots = [None if kind is None else step.slots[kind] for kind in slot_kinds]
+        scratch = self.scratch.math(group.compute)
+        grads = step.grads
+        if isinstance(grads, PackedGradients):
+            grads.apply(rule, step.params, slots, scalars, scratch)
+            return
+        if group.casts:
+            grads = group.compute_grad_buffer()
+            np.copyto(grads, step.grads, casting="unsafe")
+        params = step.params
+        if len(step.runs) == 1 and step.runs[0][1] - step.runs[0][0] == group.total:
+            rule(params, grads, *slots, *scalars, scratch)    # every member: the usual step
+            return
+        for start, stop in step.runs:
+            rule(params[start:stop], grads[start:stop],
+                 *[None if s is None else s[start:stop] for s in slots], *scalars, scratch)
+
+    def finish_step(self, work: List[GroupStep], *, updated, overwritten, override=None):
+        """Store the step's slots and write gathered parameters back: those
+        the rule `updated`, or all when the EMA `overwritten` them."""
+        arrays = None
+        for step in work:
+            group = step.group
+            if step.slots is not None:
+                group.store_working_slots()
+            if step.gathered and (updated or overwritten):
+                if arrays is None:
+                    arrays = self.param_arrays(override)
+                # Only what the step wrote goes back: a value that was merely
+                # read must keep its stored precision.
+                written = [True] * len(step.present) if overwritten else step.present
+                for index, view, here in zip(group.indices, group.member_views(step.params),
+                                             written):
+                    if here:
+                        np.copyto(arrays[index], view, casting="unsafe")
+
+    def _flat_gradients(self, group, grads, private):
+        """The group's gradients as one flat array of its dtype (a private copy if
+        `private`), or, when only the rule reads them, as `PackedGradients`."""
+        members = group.indices
+        if len(members) == 1 and not private:
+            grad = grads[members[0]]
+            if grad is None:
+                return None
+            if grad.dtype == group.dtype and grad.flags.c_contiguous:
+                return grad.reshape(-1)
+        present = [grads[i] for i in members]
+        complete = not any(map(operator.is_, present, itertools.repeat(None)))
+        if complete and not private:
+            packed = group.packed_gradients(grads, self.scratch.gather(group.compute).grads)
+            if packed is not None:
+                return packed
+        buffer = group.grad_buffer()
+        if complete:
+            # axis=None flattens each input in C order, as reshape(-1) would.
+            np.concatenate(present, axis=None, out=buffer, casting="unsafe")
+        else:
+            for position, grad in enumerate(present):
+                if grad is not None:
+                    start, stop = group.segment(position)
+                    np.copyto(buffer[start:stop], grad.reshape(-1), casting="unsafe")
+        return buffer
+
+    def _flat_params(self, group, arrays, override):
+        """(flat parameter array, whether it is a gathered copy to write back)."""
+        if override is None and group.param_buffer is not None:
+            return group.param_buffer, False
+        members = [arrays[i] for i in group.indices]
+        if len(members) == 1 and members[0].flags.c_contiguous and not group.casts:
+            return members[0].reshape(-1), False
+        buffer = group.gather_buffer()
+        np.concatenate(members, axis=None, out=buffer, casting="unsafe")
+        return buffer, True

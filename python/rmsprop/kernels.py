@@ -3,11 +3,17 @@
 Every function works in place on flat, C-contiguous arrays of one dtype, with
 scalars already cast to that dtype, so that NumPy 1.x and 2.x give the same
 results (their promotion rules differ only when Python scalars are involved).
-Long arrays are processed in chunks that stay in cache, with two reusable
-scratch buffers, so a step never allocates temporaries the size of the
-parameters. The order of operations is Keras': each NumPy operation here rounds
-exactly where the corresponding Keras operation rounds.
+Long arrays are processed in chunks that stay in cache, with reusable
+chunk-sized scratch buffers (`ChunkScratch`), so a step never allocates
+temporaries the size of the parameters. The order of operations is Keras':
+each NumPy operation here rounds exactly where the corresponding Keras
+operation rounds.
+
+Nothing here knows about optimizers, variables or storage: the functions take
+arrays and scalars and nothing else.
 """
+
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -16,27 +22,16 @@ import numpy as np
 CHUNK = 32768
 
 
-class Scratch:
-    """Chunk-sized buffers per dtype, allocated once and reused: two work
-    buffers for the math, and two into which gradients and parameters are
-    gathered."""
+class ChunkScratch(NamedTuple):
+    """Two reusable work buffers of CHUNK elements of one dtype, for the
+    NumPy kernels' intermediate results."""
 
-    def __init__(self):
-        self._buffers = {}
-        self._gather = {}
+    work: np.ndarray
+    increment: np.ndarray
 
-    def get(self, dtype):
-        buffers = self._buffers.get(dtype)
-        if buffers is None:
-            buffers = (np.empty(CHUNK, dtype), np.empty(CHUNK, dtype))
-            self._buffers[dtype] = buffers
-        return buffers
-
-    def gather(self, dtype):
-        buffers = self._gather.get(dtype)
-        if buffers is None:
-            buffers = self._gather[dtype] = (np.empty(CHUNK, dtype), np.empty(CHUNK, dtype))
-        return buffers
+    @classmethod
+    def empty(cls, dtype) -> "ChunkScratch":
+        return cls(np.empty(CHUNK, dtype), np.empty(CHUNK, dtype))
 
 
 def _chunks(size):
@@ -44,21 +39,19 @@ def _chunks(size):
         yield start, min(start + CHUNK, size)
 
 
-def chunk_pieces(param, grad, start, stop):
-    """(start, stop, param[start:stop], grad[start:stop]) for the chunks of [start, stop)."""
-    for first in range(start, stop, CHUNK):
-        last = min(first + CHUNK, stop)
-        yield first, last, param[first:last], grad[first:last]
+def rmsprop_rule(param: np.ndarray, grad: np.ndarray, velocity: np.ndarray,
+                 average_grad: Optional[np.ndarray], momentum_slot: Optional[np.ndarray],
+                 lr: np.ndarray, rho: np.ndarray, one_minus_rho: np.ndarray,
+                 epsilon: np.ndarray, momentum: np.ndarray, scratch: ChunkScratch) -> None:
+    """One RMSprop step on flat arrays (Keras' `RMSprop.update_step`).
 
-
-def rmsprop_update(pieces, velocity, average_grad, momentum_slot,
-                   lr, rho, one_minus_rho, epsilon, momentum, scratch):
-    """One RMSprop step on flat arrays, piece by piece.
-
-    `pieces` yields (start, stop, p, g): the flat parameters (updated in place)
-    and gradients of elements [start, stop) of the flat slots, at most CHUNK
-    elements (`chunk_pieces` of flat arrays, or a group's members gathered
-    chunk by chunk).
+    `param` (updated in place), `grad`, `velocity` and the optional
+    `average_grad` / `momentum_slot` (None when not centered / momentum is 0)
+    are 1-d, C-contiguous arrays of one dtype and one length; the slots are
+    updated in place. The scalars are 0-d arrays of that dtype (a 0-d array
+    gives the same results as a NumPy scalar, and each ufunc call takes it
+    without converting it first). `scratch` is only used by this NumPy
+    version; a compiled kernel with this signature may ignore it.
 
     velocity = rho * velocity + (1 - rho) * g^2
     centered: average_grad = rho * average_grad + (1 - rho) * g
@@ -68,16 +61,19 @@ def rmsprop_update(pieces, velocity, average_grad, momentum_slot,
     momentum_slot = momentum * momentum_slot + increment; param -= momentum_slot
     (or param -= increment without momentum).
 
-    `average_grad` / `momentum_slot` are None when not centered / momentum == 0.
-    The scalars have the arrays' dtype. Pass them as 0-d arrays: the results
-    are the same as with NumPy scalars, but each ufunc call takes a 0-d array
-    without converting it first (about 0.4 us less per call, ~6 calls per
-    chunk).
+    Every read of `grad` in a chunk comes before the chunk's write to `param`,
+    so `grad` may be `param` itself.
     """
     work, increment_buffer = scratch
-    for start, stop, p, g in pieces:
-        n = stop - start
-        v = velocity[start:stop]
+    size = param.shape[0]
+    for start in range(0, size, CHUNK):
+        stop = start + CHUNK
+        if size <= CHUNK:
+            p, g, v = param, grad, velocity
+            n = size
+        else:
+            p, g, v = param[start:stop], grad[start:stop], velocity[start:stop]
+            n = p.shape[0]
         t = work[:n]
         inc = increment_buffer[:n]
         np.multiply(g, g, out=t)
@@ -106,9 +102,10 @@ def rmsprop_update(pieces, velocity, average_grad, momentum_slot,
             np.subtract(p, inc, out=p)
 
 
-def decay_weights(param, weight_decay, lr, scratch):
-    """param = param - param * weight_decay * lr (Keras' decoupled weight decay)."""
-    work = scratch[0]
+def decay_weights(param, weight_decay, lr, scratch: ChunkScratch):
+    """param = param - param * weight_decay * lr (Keras' decoupled weight decay,
+    `BaseOptimizer._apply_weight_decay`)."""
+    work = scratch.work
     for start, stop in _chunks(param.size):
         p = param[start:stop]
         t = work[: stop - start]
@@ -117,9 +114,10 @@ def decay_weights(param, weight_decay, lr, scratch):
         np.subtract(p, t, out=p)
 
 
-def moving_average(average, param, decay, one_minus_decay, scratch):
-    """average = decay * average + (1 - decay) * param."""
-    work = scratch[0]
+def moving_average(average, param, decay, one_minus_decay, scratch: ChunkScratch):
+    """average = decay * average + (1 - decay) * param (Keras'
+    `_update_model_variables_moving_average`)."""
+    work = scratch.work
     for start, stop in _chunks(param.size):
         a = average[start:stop]
         t = work[: stop - start]
@@ -133,12 +131,12 @@ def moving_average(average, param, decay, one_minus_decay, scratch):
 _REDUCE_BLOCK = 8192
 
 
-def sum_of_squares(values, scratch):
+def sum_of_squares(values, scratch: ChunkScratch):
     """sum(values^2) exactly as `np.sum(np.square(values))` rounds it (which is
     how Keras computes norms), in the dtype of `scratch`, without a temporary
     the size of `values`."""
     flat = values.reshape(-1)
-    work = scratch[0]
+    work = scratch.work
     total = None
     for start in range(0, max(flat.size, 1), _REDUCE_BLOCK):
         block = flat[start:start + _REDUCE_BLOCK]
@@ -150,9 +148,10 @@ def sum_of_squares(values, scratch):
     return total
 
 
-def clip_by_norm(grad, limit, scratch):
-    """grad = grad * limit / max(norm, limit), Keras' per-tensor clipping,
-    computed in the dtype of `scratch` and `limit` (written back into `grad`).
+def clip_by_norm(grad, limit, scratch: ChunkScratch):
+    """grad = grad * limit / max(norm, limit), Keras' per-tensor clipping
+    (`clip_by_norm`), computed in the dtype of `scratch` and `limit` (written
+    back into `grad`).
 
     Keras takes norm = sqrt(sum) when sum > 0, else the sum itself (0, or NaN
     which then poisons the tensor); a zero tensor stays zero.
@@ -164,7 +163,7 @@ def clip_by_norm(grad, limit, scratch):
         np.multiply(grad, limit, out=grad)
         np.divide(grad, denominator, out=grad)
         return
-    work = scratch[0]
+    work = scratch.work
     for start, stop in _chunks(grad.size):
         g = grad[start:stop]
         t = work[: stop - start]

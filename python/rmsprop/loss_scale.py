@@ -7,11 +7,13 @@ skipped and the scale halved; after `dynamic_growth_steps` good steps in a row
 the scale doubles.
 """
 
+import threading
+
 import numpy as np
 
 from .base_optimizer import BaseOptimizer
 from .checks import check_float, check_int, check_name, describe
-from .kernels import CHUNK, all_finite
+from .kernels import CHUNK
 from .registry import lookup, register
 from .variable import Variable
 
@@ -44,6 +46,7 @@ class LossScaleOptimizer:
         self.step_counter = Variable(0, dtype="int64", name="step_counter")
         self.dynamic_scale = Variable(self.initial_scale, dtype="float32", name="dynamic_scale")
         self._finite_flags = np.empty(CHUNK, dtype=bool)
+        self._lock = threading.RLock()     # one step at a time, as the inner optimizer
 
     # -- what Keras users reach through the wrapper --------------------------
     @property
@@ -81,21 +84,23 @@ class LossScaleOptimizer:
     apply_gradients = BaseOptimizer.apply_gradients
 
     def apply(self, grads, trainable_variables=None):
-        """Unscale and apply `grads` when all are finite; otherwise skip the step."""
-        inner = self.inner_optimizer
-        by_position = inner._gradients_by_position(grads, trainable_variables)
-        finite = all(all_finite(g, self._finite_flags) for g in by_position if g is not None)
-        scale = self.dynamic_scale.value
-        if finite:
-            inner._apply_by_position(by_position, unscale=scale[()])
-            if int(self.step_counter.value) == self.dynamic_growth_steps - 1:
+        """Unscale and apply `grads` when all are finite; otherwise skip the step
+        (Keras' `LossScaleOptimizer.apply`). All-or-nothing, like the inner
+        optimizer's step: the scale and counter change only once it succeeded."""
+        with self._lock:
+            scale = self.dynamic_scale.value
+            counter = int(self.step_counter.value)
+            applied = self.inner_optimizer._apply_unscaled(grads, trainable_variables, scale[()],
+                                                           self._finite_flags)
+            if not applied:
                 self.step_counter.value[()] = 0
-                scale *= np.float32(2)
+                scale *= np.float32(0.5)
+            elif counter == self.dynamic_growth_steps - 1:
+                self.step_counter.value[()] = 0
+                with np.errstate(over="ignore"):   # float32 overflow gives inf, as in Keras
+                    scale *= np.float32(2)
             else:
-                self.step_counter.value[()] += 1
-        else:
-            self.step_counter.value[()] = 0
-            scale *= np.float32(0.5)
+                self.step_counter.value[()] = counter + 1
 
     # -- config and checkpoints ----------------------------------------------
     def get_config(self):

@@ -4,14 +4,13 @@ import numpy as np
 
 from .base_optimizer import BaseOptimizer
 from .checks import check_bool, check_float
-from .flat_state import update_pieces
-from .kernels import rmsprop_update
+from .kernels import rmsprop_rule
 from .registry import register
 
 
 @register("optimizer")
 class RMSprop(BaseOptimizer):
-    """RMSprop, exactly as Keras 3 computes it (see SPEC: "The RMSprop update").
+    """RMSprop, exactly as Keras 3 computes it (`keras.optimizers.RMSprop`).
 
     Keeps a moving average of squared gradients (`rho`) and divides each
     gradient by its root; optionally with plain momentum and centering.
@@ -19,6 +18,10 @@ class RMSprop(BaseOptimizer):
     """
 
     _default_name = "rmsprop"
+
+    # The rule over flat arrays (see `kernels.rmsprop_rule` for its
+    # signature); a compiled kernel with the same signature may replace it.
+    rule = staticmethod(rmsprop_rule)
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
                  centered=False, weight_decay=None, clipnorm=None, clipvalue=None,
@@ -51,15 +54,14 @@ class RMSprop(BaseOptimizer):
             kinds.append("average_gradient")
         return kinds
 
-    def _update_group(self, group, slots, flat_param, flat_grad, runs, lr):
-        velocity = slots["velocity"]
-        momentum_slot = slots.get("momentum")
-        average_grad = slots.get("average_gradient")
-        scalars = self._rule_scalars(group.compute, lr)
-        scratch = self._scratch.get(group.compute)
-        for start, stop in runs:
-            rmsprop_update(update_pieces(flat_param, flat_grad, start, stop), velocity,
-                           average_grad, momentum_slot, *scalars, scratch)
+    def _update_group(self, step, learning_rate):
+        # The rule's slot arguments, in its order; None where the rule should
+        # not use one (Keras' update_step tests `centered` and `momentum > 0`
+        # at every step).
+        slots = ("velocity", "average_gradient" if self.centered else None,
+                 "momentum" if self.momentum > 0 else None)
+        self._storage.apply_rule(step, self.rule, slots,
+                                 self._rule_scalars(step.group.compute, learning_rate))
 
     def _rule_scalars(self, dtype, lr):
         """lr, rho, 1 - rho, epsilon and momentum as 0-d arrays of `dtype`, kept

@@ -11,16 +11,6 @@ import numpy as np
 from . import config
 from .checks import check_name, describe
 
-# Bumped whenever any Variable's storage moves; optimizers compare it with the
-# value they saw when they laid out their buffers, to notice a move made by
-# another optimizer without checking every variable at every step.
-_storage_epoch = 0
-
-
-def storage_epoch():
-    return _storage_epoch
-
-
 def _dtype(dtype, argument):
     try:
         resolved = np.dtype(dtype)
@@ -143,9 +133,17 @@ class Variable(np.lib.mixins.NDArrayOperatorsMixin):
         variable._value = storage
         return variable
 
-    def _rehome(self, storage):
-        """Move the value into `storage` (same shape and dtype) and use it from now on."""
-        global _storage_epoch
+    def _rehome(self, storage, holder):
+        """Move the value into `storage` (same shape and dtype) and use it from now on.
+
+        `holder` owns `storage` (an optimizer's `flat_state.DtypeGroup`). The
+        previous holder, if any, is told (`storage_taken()`), so that it stops
+        treating its buffer as this variable's storage: an optimizer notices a
+        move made by another without checking its variables at every step.
+        """
         np.copyto(storage, self._value)
         self._value = storage
-        _storage_epoch += 1
+        previous = getattr(self, "_holder", None)
+        self._holder = holder
+        if previous is not None and previous is not holder:
+            previous.storage_taken()

@@ -182,7 +182,8 @@ def test_finalized_values_are_the_moving_averages_and_change_nothing():
     grads = [np.array([0.5, -0.5]), np.array(1.0)]
     for _ in range(3):
         values = rmsprop.apply_to_values(optimizer, grads, values)
-    variables = optimizer._positional_variables
+    from rmsprop.positional import TRAINERS
+    variables = TRAINERS.trainer(optimizer).variables
     before = [v.numpy() for v in optimizer.variables + variables]
     finalized = rmsprop.finalized_values(optimizer)
     after = optimizer.variables + variables

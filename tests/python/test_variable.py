@@ -341,7 +341,7 @@ def test_members_gathered_chunk_by_chunk_match_gathering_first(config, layout, k
     if kind == "array":
         np.testing.assert_array_equal(base[:, 1::2], 0.0)     # the view's gaps untouched
     # The chunk-by-chunk path was the one taken where the large members allow it.
-    group = next(g for g in first._groups if g.dtype == np.float32)
+    group = next(g for g in first._storage.groups if g.dtype == np.float32)
     chunked = group.packed_gradients(grads, np.empty(0, np.float32))
     assert isinstance(chunked, PackedGradients) == (layout == "C")
     if chunked is not None and kind == "array":
