@@ -13,7 +13,7 @@ import operator
 import re
 import threading
 import warnings
-from typing import List, NamedTuple, Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 

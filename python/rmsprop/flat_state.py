@@ -47,7 +47,7 @@ class GatherBuffers(NamedTuple):
 class Scratch:
     """An optimizer's reusable chunk-sized buffers, by dtype, allocated once."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._math: Dict[np.dtype, ChunkScratch] = {}
         self._gather: Dict[np.dtype, GatherBuffers] = {}
 
@@ -69,7 +69,8 @@ class Scratch:
 class DtypeGroup:
     """The variables of one dtype: their layout and their flat buffers."""
 
-    def __init__(self, dtype, indices, shapes, compute_dtype=None, on_storage_taken=None):
+    def __init__(self, dtype, indices, shapes, compute_dtype=None,
+                 on_storage_taken=None) -> None:
         self._on_storage_taken = on_storage_taken    # the storage's, told of a move
         self.dtype = np.dtype(dtype)            # how values are stored
         # How the update math runs. Keras (numpy backend, float32 policy)
@@ -358,7 +359,7 @@ class FlatStorage:
     """The storage of an optimizer built on `variables` (Variables or writable
     float arrays), its updates computed in `compute_dtype`."""
 
-    def __init__(self, variables, compute_dtype):
+    def __init__(self, variables, compute_dtype) -> None:
         self.variables = list(variables)
         self.shapes = [tuple(np.shape(v)) for v in self.variables]
         self.dtypes = [np.dtype(v.dtype) for v in self.variables]
@@ -490,7 +491,8 @@ class FlatStorage:
                 group = step.group
                 if (pack_params and override is None and group.param_buffer is None
                         and isinstance(step.grads, PackedGradients)):
-                    packed = step.grads.with_params(arrays, self.scratch.gather(group.compute).params)
+                    buffer = self.scratch.gather(group.compute).params
+                    packed = step.grads.with_params(arrays, buffer)
                     if packed is not None:
                         step.grads = packed
                         continue

@@ -150,7 +150,7 @@ def decay_weights(work: List[GroupStep], decays: Sequence[bool], weight_decay: f
         dtype = group.compute.type
         math = scratch.math(group.compute)
         decay = dtype(weight_decay)
-        runs = []                # [start, stop, rate]: neighbours with one rate merged
+        runs: List[list] = []    # [start, stop, rate]: neighbours with one rate merged
         for position, (index, here) in enumerate(zip(group.indices, step.present)):
             if here and decays[index]:
                 start, stop = group.segment(position)

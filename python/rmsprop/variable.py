@@ -11,6 +11,7 @@ import numpy as np
 from . import config
 from .checks import check_name, describe
 
+
 def _dtype(dtype, argument):
     try:
         resolved = np.dtype(dtype)
