@@ -105,7 +105,7 @@ def clip_by_global_norm(work: List[GroupStep], global_clipnorm: float, unscaled:
                for step in work if any(step.present)]
     # `global_norm`: ops.sum(ops.square(g)) per gradient, in the dtype that
     # `convert_to_tensor` gives it (see `_global_norm_input_dtype`).
-    sums = []
+    sums: List[np.generic] = []
     for group, flat_grad, positions in present:
         math = scratch.math(_global_norm_input_dtype(group, unscaled))
         sums.extend(kernels.sum_of_squares(flat_grad[slice(*group.segment(p))], math)
