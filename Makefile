@@ -5,7 +5,9 @@
 #   make test    setup, lint, then every test suite (pytest + testthat); non-zero on failure
 #   make bench   setup, the bench's peers (torch), then bench/run.py
 #   make demo    setup, then demo/run.R
-#   make check   R CMD build + R CMD check --no-manual (once DESCRIPTION exists)
+#   make check   R CMD build + R CMD check --as-cran --no-manual, then the
+#                tarball test (scripts/test-tarball.sh) on the same tarball
+#   make test-tarball  build the R tarball and use it from an empty library
 #   make document  regenerate NAMESPACE/man with roxygen2
 #   make clean   remove build/check/test output;  make distclean  also the .venv
 
@@ -19,7 +21,7 @@ OUT    := out
 RETICULATE_PYTHON := $(CURDIR)/.venv/bin/python
 export RETICULATE_PYTHON
 
-.PHONY: all setup lint test test-python test-r bench demo check document clean distclean
+.PHONY: all setup lint test test-python test-r test-tarball bench demo check document clean distclean
 
 all: test
 
@@ -50,6 +52,9 @@ demo: setup
 	  Rscript demo/run.R; \
 	else echo "demo: skipped (no demo/run.R yet)"; fi
 
+test-tarball: setup
+	@bash scripts/test-tarball.sh
+
 document:
 	Rscript -e 'roxygen2::roxygenise()'
 
@@ -59,7 +64,8 @@ check: setup
 	ver=$$(sed -n 's/^Version:[[:space:]]*//p' DESCRIPTION | head -n1 | tr -d '[:space:]'); \
 	mkdir -p $(OUT)/check && cd $(OUT)/check && rm -rf "$$pkg"_*.tar.gz "$$pkg".Rcheck; \
 	R CMD build "$(CURDIR)"; \
-	_R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual "$${pkg}_$${ver}.tar.gz"
+	_R_CHECK_FORCE_SUGGESTS_=false R CMD check --as-cran --no-manual "$${pkg}_$${ver}.tar.gz"; \
+	bash "$(CURDIR)/scripts/test-tarball.sh" "$${pkg}_$${ver}.tar.gz"
 
 clean:
 	rm -rf $(OUT) build dist *.Rcheck *.tar.gz .pytest_cache .hypothesis

@@ -3,7 +3,13 @@
 # Order: option `rmsprop.python`, env var `RMSPROP_PYTHON`, env var
 # `RETICULATE_PYTHON` (left to reticulate), the path recorded by the source
 # checkout's `make setup` in `tools::R_user_dir("rmsprop", "config")/python`,
-# then whatever reticulate finds.
+# then reticulate's own choice (with `py_require("numpy")` declared first,
+# reticulate's convention for packages that need Python).
+#
+# The engine is imported from the chosen Python when it has one; otherwise
+# the copy bundled in this package (inst/python/rmsprop, which R CMD build
+# fills from python/rmsprop) is imported. Either way its version must be the
+# R package's.
 
 .rmsprop <- new.env(parent = emptyenv())
 
@@ -11,7 +17,13 @@ recorded_python_file <- function() {
   file.path(tools::R_user_dir("rmsprop", "config"), "python")
 }
 
-# list(path = <interpreter or NULL to let reticulate decide>, source = <text>)
+# The folder holding the bundled engine (the package "rmsprop" inside it).
+bundled_engine_dir <- function() {
+  system.file("python", package = "rmsprop")
+}
+
+# list(path = <interpreter or NULL to let reticulate decide>, source = <text>,
+#      configured = <FALSE when nothing names a Python>)
 python_choice <- function() {
   opt <- getOption("rmsprop.python")
   if (!is.null(opt)) {
@@ -20,28 +32,32 @@ python_choice <- function() {
                                   "Python interpreter; got %s."),
                            describe_value(opt)), "")
     }
-    return(list(path = opt, source = "option `rmsprop.python`"))
+    return(list(path = opt, source = "option `rmsprop.python`", configured = TRUE))
   }
   env <- Sys.getenv("RMSPROP_PYTHON")
-  if (nzchar(env)) return(list(path = env, source = "environment variable RMSPROP_PYTHON"))
+  if (nzchar(env)) {
+    return(list(path = env, source = "environment variable RMSPROP_PYTHON", configured = TRUE))
+  }
   env <- Sys.getenv("RETICULATE_PYTHON")
-  if (nzchar(env)) return(list(path = NULL, source = "environment variable RETICULATE_PYTHON"))
+  if (nzchar(env)) {
+    return(list(path = NULL, named = env, source = "environment variable RETICULATE_PYTHON",
+                configured = TRUE))
+  }
   file <- recorded_python_file()
   if (file.exists(file)) {
     path <- trimws(readLines(file, n = 1L, warn = FALSE))
     if (length(path) == 1L && nzchar(path)) {
-      return(list(path = path, source = paste0("the path recorded by `make setup` in ", file)))
+      return(list(path = path, source = paste0("the path recorded by `make setup` in ", file),
+                  configured = TRUE))
     }
   }
-  list(path = NULL, source = "reticulate's default search")
+  list(path = NULL, source = "reticulate's default search", configured = FALSE)
 }
 
 python_fix_hint <- paste(
-  "To fix: run `make setup` in the rmsprop source checkout (it creates .venv with NumPy",
-  "and the engine, and records its Python for R), or install the engine into a Python",
-  "with NumPy (`pip install rmsprop`) and point R at that interpreter with",
-  "`options(rmsprop.python = \"/path/to/python\")` or the RMSPROP_PYTHON environment variable",
-  "(in a new R session)."
+  "To fix: point R at a Python with NumPy (the package brings its own engine) with",
+  "`options(rmsprop.python = \"/path/to/python\")` or the RMSPROP_PYTHON environment variable,",
+  "in a new R session; in the rmsprop source checkout, `make setup` does this for you."
 )
 
 python_error <- function(what, detail = "") {
@@ -63,58 +79,122 @@ current_python <- function() {
   tryCatch(reticulate::py_config()$python, error = function(e) "<unknown>")
 }
 
+# Two interpreter paths name the same interpreter in the same environment:
+# their folders are the same (a venv's python links to the system's, so the
+# file itself is not compared).
+same_python <- function(a, b) {
+  where <- function(x) {
+    file.path(normalizePath(dirname(path.expand(x)), mustWork = FALSE), basename(x))
+  }
+  identical(where(a), where(b))
+}
+
+# Bind reticulate to the chosen Python (nothing is initialized yet). Returns
+# the value of RETICULATE_PYTHON to restore once Python is initialized (NA:
+# nothing to restore).
+bind_python <- function(choice) {
+  if (is.null(choice$path)) {
+    # Nothing names an interpreter: reticulate's convention for packages is to
+    # declare what they need and let reticulate find or provision a Python.
+    if (!choice$configured && "py_require" %in% getNamespaceExports("reticulate")) {
+      reticulate::py_require("numpy")
+    }
+    return(NA_character_)
+  }
+  path <- path.expand(choice$path)
+  if (!file.exists(path)) {
+    python_error(sprintf("No usable Python: %s, named by %s, does not exist.", path, choice$source))
+  }
+  # RETICULATE_PYTHON would win over use_python() when reticulate starts;
+  # ours comes first, so it is unset until then.
+  old <- Sys.getenv("RETICULATE_PYTHON", unset = NA)
+  if (!is.na(old)) Sys.unsetenv("RETICULATE_PYTHON")
+  ok <- tryCatch({
+    reticulate::use_python(path, required = TRUE)
+    TRUE
+  }, error = function(e) e)
+  if (!isTRUE(ok)) {
+    if (!is.na(old)) Sys.setenv(RETICULATE_PYTHON = old)
+    python_error(sprintf("No usable Python: %s (named by %s) cannot be used by reticulate.",
+                         path, choice$source), short_message(ok))
+  }
+  old
+}
+
+# Why the running Python was chosen, truthfully: reticulate may have been
+# started (or bound with use_python()) on another interpreter before the
+# package chose.
+already_running <- "reticulate, already initialized in this session before rmsprop chose"
+
+chosen_by <- function(choice) {
+  named <- if (is.null(choice$path)) choice$named else choice$path
+  if (is.null(named)) {
+    if (isTRUE(choice$was_running)) return(already_running)
+    return(choice$source)
+  }
+  if (same_python(named, current_python())) return(choice$source)
+  sprintf("%s (%s names %s, which was not used)", already_running, choice$source, named)
+}
+
+# The engine module: the chosen Python's own, else the bundled copy.
+import_engine <- function(choice) {
+  own <- tryCatch(reticulate::import("rmsprop", delay_load = FALSE), error = function(e) e)
+  if (!inherits(own, "error")) return(own)
+  if (!reticulate::py_available(initialize = FALSE)) {
+    python_error(sprintf("No usable Python was found (looked at %s).", choice$source),
+                 short_message(own))
+  }
+  python <- current_python()
+  source <- chosen_by(choice)
+  if (!reticulate::py_module_available("numpy")) {
+    python_error(sprintf("NumPy is not installed in the Python R uses (%s, chosen by %s).",
+                         python, source))
+  }
+  dir <- bundled_engine_dir()
+  bundled <- if (nzchar(dir)) {
+    tryCatch(reticulate::import_from_path("rmsprop", path = dir, delay_load = FALSE),
+             error = function(e) e)
+  } else {
+    own
+  }
+  if (inherits(bundled, "error")) {
+    python_error(sprintf(paste("The rmsprop Python engine cannot be imported in the Python R",
+                               "uses (%s, chosen by %s)."),
+                         python, source), short_message(bundled))
+  }
+  bundled
+}
+
 # Initialize Python (once), import the engine, cache what the hot paths need.
 init_engine <- function() {
   choice <- python_choice()
-  if (!reticulate::py_available(initialize = FALSE) && !is.null(choice$path)) {
-    path <- path.expand(choice$path)
-    if (!file.exists(path)) {
-      python_error(sprintf("No usable Python: %s, named by %s, does not exist.",
-                           path, choice$source))
-    }
-    # RETICULATE_PYTHON would win over use_python(); ours comes first.
-    old <- Sys.getenv("RETICULATE_PYTHON", unset = NA)
-    if (!is.na(old)) {
-      Sys.unsetenv("RETICULATE_PYTHON")
-      on.exit(Sys.setenv(RETICULATE_PYTHON = old), add = TRUE)
-    }
-    ok <- tryCatch({
-      reticulate::use_python(path, required = TRUE)
-      TRUE
-    }, error = function(e) e)
-    if (!isTRUE(ok)) {
-      python_error(sprintf("No usable Python: %s (named by %s) cannot be used by reticulate.",
-                           path, choice$source), short_message(ok))
-    }
+  choice$was_running <- reticulate::py_available(initialize = FALSE)
+  if (!choice$was_running) {
+    old <- bind_python(choice)
+    if (!is.na(old)) on.exit(Sys.setenv(RETICULATE_PYTHON = old), add = TRUE)
   }
-  module <- tryCatch(reticulate::import("rmsprop", delay_load = FALSE), error = function(e) e)
-  if (inherits(module, "error")) {
-    if (!reticulate::py_available(initialize = FALSE)) {
-      python_error(sprintf("No usable Python was found (looked at %s).", choice$source),
-                   short_message(module))
-    }
-    python <- current_python()
-    if (!reticulate::py_module_available("numpy")) {
-      python_error(sprintf("NumPy is not installed in the Python R uses (%s, chosen by %s).",
-                           python, choice$source))
-    }
-    python_error(sprintf(paste0("The rmsprop Python engine cannot be imported in the ",
-                                "Python R uses (%s, chosen by %s)."),
-                         python, choice$source), short_message(module))
-  }
-  numpy <- tryCatch(reticulate::import("numpy", delay_load = FALSE), error = function(e) e)
-  if (inherits(numpy, "error")) {
-    python_error(sprintf("NumPy is not usable in the Python R uses (%s).", current_python()),
-                 short_message(numpy))
+  module <- import_engine(choice)
+  source <- chosen_by(choice)
+  version <- tryCatch(as.character(module$`__version__`), error = function(e) "<unknown>")
+  wanted <- getNamespaceVersion("rmsprop")[[1L]]
+  if (!identical(version, wanted)) {
+    python_error(sprintf(paste("The rmsprop Python engine in the Python R uses (%s, chosen by %s)",
+                               "is version %s (from %s), but this R package is version %s:",
+                               "they must match."),
+                         current_python(), source, version,
+                         tryCatch(as.character(module$`__file__`), error = function(e) "?"),
+                         wanted))
   }
   positional <- reticulate::import("rmsprop.positional", convert = FALSE)
   .rmsprop$apply_for_r <- reticulate::py_get_attr(positional, "apply_for_r")
-  .rmsprop$source <- choice$source
+  .rmsprop$source <- source
   .rmsprop$module <- module
   module
 }
 
-# The engine module (reticulate, converting results to R).
+# The engine module (reticulate, converting results to R). Every exported
+# function calls this (directly or through one that does) before it hands
+# anything to reticulate, so that the package, not reticulate, picks Python.
 engine <- function() {
   module <- .rmsprop$module
   if (is.null(module)) module <- init_engine()
@@ -124,18 +204,38 @@ engine <- function() {
 #' Is the Python engine available?
 #'
 #' `engine_available()` reports whether Python, NumPy and the rmsprop engine
-#' can be used (initializing Python if needed), without raising an error.
-#' `rmsprop_python_config()` tells which Python is used and why.
+#' can be used, without raising an error. `rmsprop_python_config()` tells
+#' which Python is used, why, and where its engine comes from.
 #'
 #' Python is looked for, on first use, in this order: the option
 #' `rmsprop.python`, the environment variable `RMSPROP_PYTHON`, the
 #' environment variable `RETICULATE_PYTHON`, the interpreter recorded by
 #' `make setup` of the source checkout (in the file `python` of
-#' `tools::R_user_dir("rmsprop", "config")`), then whatever reticulate finds.
+#' `tools::R_user_dir("rmsprop", "config")`), then whatever reticulate
+#' finds. When none of these names a Python, the package declares
+#' `reticulate::py_require("numpy")` (with reticulate >= 1.41), reticulate's
+#' convention for packages that need Python, so that reticulate may provide
+#' one. Python is chosen once per R session: set the option or the variable
+#' before the first call of any function of the package. When reticulate was
+#' already started on another interpreter (by another package, or by
+#' `reticulate::use_python()` and a call), that interpreter is used, and
+#' `rmsprop_python_config()$source` says so.
+#'
+#' The engine is imported from the chosen Python when it has one (`pip
+#' install` of the Python package), otherwise from the copy bundled with
+#' this R package, which needs only NumPy. Its version must be the R
+#' package's.
+#'
+#' `engine_available()` never starts a search of its own: when nothing names
+#' a Python (and reticulate is not running yet) it returns `FALSE` quietly,
+#' without asking reticulate to find, download or install anything. Any
+#' other function of the package does start the search.
 #'
 #' @return `engine_available()`: `TRUE` or `FALSE`. `rmsprop_python_config()`:
 #'   a list with `python` (the interpreter), `source` (why it was chosen),
-#'   `engine` and `numpy` (their versions); it raises an error of class
+#'   `engine` and `numpy` (their versions) and `engine_path` (where the
+#'   engine was imported from: the chosen Python's own, or the copy bundled
+#'   with the R package); it raises an error of class
 #'   `rmsprop_python_error` when the engine is not usable.
 #' @export
 #' @examples
@@ -143,7 +243,18 @@ engine <- function() {
 #' @examplesIf rmsprop::engine_available()
 #' rmsprop_python_config()$engine
 engine_available <- function() {
-  isTRUE(tryCatch(!is.null(engine()), error = function(e) FALSE))
+  if (is.null(.rmsprop$module) && !python_choice_quietly()$configured &&
+      !reticulate::py_available(initialize = FALSE)) {
+    return(FALSE)
+  }
+  isTRUE(tryCatch(suppressMessages(suppressWarnings(!is.null(engine()))),
+                  error = function(e) FALSE))
+}
+
+# python_choice() without its error for a malformed option (reported later,
+# by the first function that needs Python).
+python_choice_quietly <- function() {
+  tryCatch(python_choice(), error = function(e) list(configured = TRUE))
 }
 
 #' @rdname engine_available
@@ -154,6 +265,7 @@ rmsprop_python_config <- function() {
     python = current_python(),
     source = .rmsprop$source,
     engine = module$`__version__`,
-    numpy = reticulate::import("numpy")$`__version__`
+    numpy = reticulate::import("numpy")$`__version__`,
+    engine_path = dirname(module$`__file__`)
   )
 }

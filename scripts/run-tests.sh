@@ -2,6 +2,8 @@
 # Run every test suite of this checkout (called by `make test`, after setup):
 #   - Python engine: .venv/bin/python -m pytest tests/python
 #   - R package:     tests/testthat against the installed package
+#   - R <-> Python parity (rpy2), tests/parity
+#   - the R source tarball: self-contained (scripts/test-tarball.sh)
 # Every suite runs even if an earlier one fails; exits non-zero if any failed.
 # Ends with one plain line "all: N passed, N failed, N skipped".
 set -uo pipefail
@@ -83,6 +85,16 @@ if [ -d tests/parity ] && [ -f DESCRIPTION ]; then
     passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
   elif [ "$rc" -ne 0 ]; then
     failed=$((failed + 1))
+  fi
+fi
+
+# ---- the R source tarball, installed elsewhere ----------------------------------
+if [ -f DESCRIPTION ]; then
+  echo "== tarball: build, install into an empty library, use with /usr/bin/python3"
+  if bash "$ROOT/scripts/test-tarball.sh"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); failed_suites+=("tarball")
   fi
 fi
 

@@ -12,7 +12,8 @@
 #   (c2) record .venv/bin/python for the R package, in the file "python" of
 #       tools::R_user_dir("rmsprop", "config") (read on first use by the package)
 #   (d) the R package in this checkout (once DESCRIPTION exists), reinstalled
-#       whenever R/, DESCRIPTION, NAMESPACE, man/, inst/ or src/ change
+#       whenever R/, DESCRIPTION, NAMESPACE, man/, inst/, src/ or the engine
+#       it bundles (python/rmsprop, linked as inst/python/rmsprop) change
 #
 # Never uses the `python3` first on PATH (a pyenv interpreter that can't see
 # Debian's packages): the venv is built from /usr/bin/python3.
@@ -49,6 +50,7 @@ step_apt() {
     r-cran-rcpp r-cran-rcpptoml r-cran-here r-cran-png r-cran-rappdirs
     r-cran-jsonlite r-cran-rlang r-cran-withr r-cran-roxygen2 r-cran-testthat
     r-cran-mass r-cran-lintr
+    r-cran-knitr r-cran-rmarkdown pandoc r-cran-pkgdown
   )
   # R itself and what R needs to compile packages (reticulate has C++ code).
   # Only ask for Debian's R when R is missing or is Debian's anyway.
@@ -224,9 +226,9 @@ step_rpkg() {
     why="the installed copy was installed from elsewhere since"
   else
     local d newer
-    for d in R DESCRIPTION NAMESPACE man inst src data; do
+    for d in R DESCRIPTION NAMESPACE man inst src data python/rmsprop; do
       [ -e "$ROOT/$d" ] || continue
-      newer="$(find "$ROOT/$d" -newer "$stamp" -print -quit)"
+      newer="$(find "$ROOT/$d" -name __pycache__ -prune -o -newer "$stamp" -print -quit)"
       if [ -n "$newer" ]; then why="${newer#"$ROOT"/} changed since last install"; break; fi
     done
   fi

@@ -36,3 +36,33 @@ r_rmsprop <- function(params, grads_list, lr, rho = 0.9, momentum = 0, epsilon =
   }
   params
 }
+
+# Run R code in a fresh Rscript started in an empty temporary directory (no
+# .venv there), with the given environment variables set (`env`, a named
+# character vector) and unset (`unset`); stdout and stderr together, as one
+# string.
+fresh_rscript <- function(code, env = character(), unset = character()) {
+  dir <- tempfile("rmsprop-fresh-")
+  dir.create(dir)
+  on.exit(unlink(dir, recursive = TRUE), add = TRUE)
+  old <- setwd(dir)
+  on.exit(setwd(old), add = TRUE)
+  rscript <- file.path(R.home("bin"), "Rscript")
+  args <- c(if (length(unset)) as.vector(rbind("-u", unset)),
+            if (length(env)) paste0(names(env), "=", env),
+            rscript, "-e", shQuote(code))
+  out <- suppressWarnings(system2("env", args, stdout = TRUE, stderr = TRUE))
+  paste(out, collapse = "\n")
+}
+
+# Debian's Python: NumPy, but not the engine (the package brings its own).
+system_python <- function() {
+  python <- "/usr/bin/python3"
+  testthat::skip_if_not(file.exists(python), "no /usr/bin/python3")
+  has <- function(module) {
+    system2(python, c("-c", shQuote(paste("import", module))), stdout = FALSE, stderr = FALSE) == 0
+  }
+  testthat::skip_if_not(has("numpy"), "/usr/bin/python3 has no NumPy")
+  testthat::skip_if(has("rmsprop"), "/usr/bin/python3 has the engine itself")
+  python
+}
