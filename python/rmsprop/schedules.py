@@ -2,8 +2,10 @@
 
 A schedule maps the optimizer's raw iteration count to a learning rate. The
 built-in schedules reproduce Keras 3's float32 arithmetic operation by
-operation, so their rates agree with Keras to the last bit or so, and their
-configs use Keras' keys so configs can travel between the two.
+operation, so their rates agree with Keras bit for bit, on NumPy 1.x and 2.x
+alike, and their configs use Keras' keys so configs can travel between the
+two. A schedule also takes an array of steps (for plotting) and returns the
+rate of each step.
 """
 
 import math
@@ -145,22 +147,57 @@ def _real_list(name, value):
     return [_plain(item) for item in items]
 
 
-def _step(step):
-    """Return ``step`` as float32, the way Keras casts the iteration count."""
-    if isinstance(step, (bool, np.bool_)):
-        raise TypeError(f"`step` must be a number. Received: step={step!r}")
+def _steps(step):
+    """``step`` as a NumPy array of real numbers (any shape), checked."""
     array = np.asarray(step)
-    if array.ndim != 0 or array.dtype.kind not in "iuf":
+    if array.dtype.kind not in "iuf":
         raise TypeError(
-            f"`step` must be a scalar integer or float. Received: step={step!r}"
+            "`step` must be a number or an array of numbers. "
+            f"Received: step={step!r}"
         )
-    return _F32(array)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise ValueError(f"`step` must be finite. Received: step={step!r}")
+    return array
+
+
+def _step(step):
+    """``step`` as float32, the way Keras casts the iteration count
+    (``ops.cast(step, dtype)``); an array of steps stays an array."""
+    return _steps(step).astype(_F32)
+
+
+def _result(value):
+    """A float32 scalar for a single step, a float32 array for an array of steps."""
+    array = np.asarray(value, dtype=_F32)
+    return array[()] if array.ndim == 0 else array
+
+
+def _power(base, exponent):
+    """float32 ``base ** exponent`` (Keras' ``ops.power``), rounded once from
+    double precision. NumPy's own float32 power is computed by different code
+    on different NumPy versions and CPUs and may be 1 ulp away from the exact
+    result (PolynomialDecay(0.1, 5, 0.01, 0.5) at step 3: 0x3d890de0 instead
+    of Keras' 0x3d890de1); the double result rounded to float32 is the
+    correctly rounded float32 value on every platform."""
+    return np.power(np.asarray(base, np.float64), np.asarray(exponent, np.float64)).astype(_F32)
+
+
+def _cos(x):
+    """float32 ``cos(x)`` (Keras' ``ops.cos``), rounded once from double (see `_power`)."""
+    return np.cos(np.asarray(x, np.float64)).astype(_F32)
+
+
+def _log(x):
+    """float32 ``log(x)`` (Keras' ``ops.log``), rounded once from double (see `_power`)."""
+    return np.log(np.asarray(x, np.float64)).astype(_F32)
 
 
 # ---------------------------------------------------------------------------
 # Built-in schedules. Every operand is cast to float32 explicitly: NumPy 1.x
 # promotes `float32 scalar * Python number` to float64, whereas Keras (and
-# NumPy 2) keep float32, and the rates must round the way Keras' do.
+# NumPy 2) keep float32, and the rates must round the way Keras' do. They work
+# element-wise, so an array of steps gives the array of the rates each step
+# gives alone (branches are `np.where`, not `if`).
 
 
 class _StepDecay(LearningRateSchedule):
@@ -200,7 +237,7 @@ class ExponentialDecay(_StepDecay):
 
     def __call__(self, step):
         lr0 = _F32(self.initial_learning_rate)
-        return _F32(lr0 * np.power(_F32(self.decay_rate), self._progress(step)))
+        return _result(lr0 * _power(_F32(self.decay_rate), self._progress(step)))
 
 
 @register("schedule")
@@ -236,20 +273,21 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         self.name = _name(name)
 
     def __call__(self, step):
-        _step(step)  # validates
-        step = np.asarray(step)
-        # Keras casts the boundaries to the step's dtype, which truncates
+        steps = _steps(step)
+        # Keras converts the step with convert_to_tensor (an integer step stays
+        # an integer, a float one becomes float32) and casts the boundaries
+        # (float32 when given as floats) to the step's dtype, which truncates
         # fractional boundaries when the step is an integer.
-        if step.dtype.kind in "iu":
-            bounds = [int(b) for b in self.boundaries]
-            step = int(step)
+        if steps.dtype.kind in "iu":
+            bounds = np.array([b if isinstance(b, int) else int(_F32(b))
+                               for b in self.boundaries], dtype=np.int64)
         else:
-            bounds = [float(b) for b in self.boundaries]
-            step = float(step)
-        index = 0
-        while index < len(bounds) and step > bounds[index]:
-            index += 1
-        return _F32(self.values[index])
+            bounds = np.array(self.boundaries, dtype=_F32)
+            steps = steps.astype(_F32)
+        # values[i] where boundaries[i-1] < step <= boundaries[i]: i is the
+        # number of boundaries below the step (they are in increasing order).
+        index = np.searchsorted(bounds, steps, side="left")
+        return _result(np.array(self.values, dtype=_F32)[index])
 
     def get_config(self):
         return {
@@ -289,12 +327,12 @@ class PolynomialDecay(LearningRateSchedule):
         if self.cycle:
             # Stretch the period to the first multiple of decay_steps that is
             # >= step; at step 0 that multiple is 1, not 0.
-            multiplier = _F32(1.0) if s == 0 else np.ceil(s / d)
+            multiplier = np.where(s == 0, _F32(1.0), np.ceil(s / d))
             d = d * multiplier
         else:
             s = np.minimum(s, d)
         p = s / d
-        return _F32((lr0 - end) * np.power(_F32(1.0) - p, _F32(self.power)) + end)
+        return _result((lr0 - end) * _power(_F32(1.0) - p, _F32(self.power)) + end)
 
     def get_config(self):
         return {
@@ -317,7 +355,7 @@ class InverseTimeDecay(_StepDecay):
 
     def __call__(self, step):
         lr0 = _F32(self.initial_learning_rate)
-        return _F32(lr0 / (_F32(1.0) + _F32(self.decay_rate) * self._progress(step)))
+        return _result(lr0 / (_F32(1.0) + _F32(self.decay_rate) * self._progress(step)))
 
 
 @register("schedule")
@@ -350,7 +388,7 @@ class CosineDecay(LearningRateSchedule):
 
     def _decay(self, s, d, peak):
         fraction = s / d
-        cosine = _F32(0.5) * (_F32(1.0) + np.cos(_F32(math.pi) * fraction))
+        cosine = _F32(0.5) * (_F32(1.0) + _cos(_F32(math.pi) * fraction))
         # Keras forms `1 - alpha` in Python double precision before it meets
         # the float32 tensor; rounding it once from float64 matches that.
         decayed = _F32(1 - self.alpha) * cosine + _F32(self.alpha)
@@ -361,13 +399,16 @@ class CosineDecay(LearningRateSchedule):
         d = _F32(self.decay_steps)
         s = _step(step)
         if self.warmup_target is None:
-            return _F32(self._decay(np.minimum(s, d), d, lr0))
+            return _result(self._decay(np.minimum(s, d), d, lr0))
         target = _F32(self.warmup_target)
         w = _F32(self.warmup_steps)
         s = np.minimum(s, d + w)
-        if s < w:
-            return _F32((target - lr0) * (s / w) + lr0)
-        return _F32(self._decay(s - w, d, target))
+        warming = s < w
+        # Both branches are computed for every step (as Keras' ops.cond would
+        # for one); the warmup's 0 / 0 when warmup_steps is 0 is never chosen.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            warmup = (target - lr0) * (s / w) + lr0
+        return _result(np.where(warming, warmup, self._decay(s - w, d, target)))
 
     def get_config(self):
         return {
@@ -419,14 +460,12 @@ class CosineDecayRestarts(LearningRateSchedule):
         else:
             # Periods grow geometrically; invert the partial sum of the
             # series to find which period `fraction` falls in.
-            restart = np.floor(
-                np.log(one - fraction * (one - t_mul)) / np.log(t_mul)
-            )
-            done = (one - np.power(t_mul, restart)) / (one - t_mul)
-            fraction = (fraction - done) / np.power(t_mul, restart)
-        peak = _F32(0.5) * np.power(m_mul, restart)
-        cosine = peak * (one + np.cos(_F32(math.pi) * fraction))
-        return _F32(lr0 * ((one - alpha) * cosine + alpha))
+            restart = np.floor(_log(one - fraction * (one - t_mul)) / _log(t_mul))
+            done = (one - _power(t_mul, restart)) / (one - t_mul)
+            fraction = (fraction - done) / _power(t_mul, restart)
+        peak = _F32(0.5) * _power(m_mul, restart)
+        cosine = peak * (one + _cos(_F32(math.pi) * fraction))
+        return _result(lr0 * ((one - alpha) * cosine + alpha))
 
     def get_config(self):
         return {

@@ -270,18 +270,22 @@ def test_cosine_decay_restarts_defaults():
     assert float(sched(2)) == 1.0 and float(sched(6)) == 1.0
 
 
-@pytest.mark.parametrize(
-    "schedule",
-    [
-        ExponentialDecay(0.1, 3, 0.5),
-        PiecewiseConstantDecay([2, 5], [0.1, 0.05, 0.01]),
-        PolynomialDecay(0.1, 5, cycle=True),
-        InverseTimeDecay(0.1, 2, 0.5),
-        CosineDecay(0.1, 6, warmup_target=0.2, warmup_steps=2),
-        CosineDecayRestarts(0.1, 3),
-    ],
-    ids=lambda s: type(s).__name__,
-)
+ALL_SCHEDULES = [
+    ExponentialDecay(0.1, 3, 0.5),
+    ExponentialDecay(0.1, 3, 0.5, staircase=True),
+    PiecewiseConstantDecay([2, 5], [0.1, 0.05, 0.01]),
+    PiecewiseConstantDecay([1.5, 4.5, 4.5], [0.1, 0.05, 0.02, 0.01]),
+    PolynomialDecay(0.1, 5, cycle=True),
+    PolynomialDecay(0.1, 5, 0.01, power=0.5),
+    InverseTimeDecay(0.1, 2, 0.5),
+    CosineDecay(0.1, 6, warmup_target=0.2, warmup_steps=2),
+    CosineDecay(0.1, 6, alpha=0.1),
+    CosineDecayRestarts(0.1, 3),
+    CosineDecayRestarts(0.1, 3, t_mul=1.0, m_mul=0.5),
+]
+
+
+@pytest.mark.parametrize("schedule", ALL_SCHEDULES, ids=lambda s: type(s).__name__)
 def test_step_types(schedule):
     want = schedule(4)
     assert isinstance(want, np.float32)
@@ -292,9 +296,25 @@ def test_step_types(schedule):
     with pytest.raises(TypeError, match="step"):
         schedule(True)
     with pytest.raises(TypeError, match="step"):
-        schedule(np.array([1, 2]))
-    with pytest.raises(TypeError, match="step"):
         schedule("4")
+    with pytest.raises(TypeError, match="step"):
+        schedule(np.array([True, False]))
+    with pytest.raises(ValueError, match="step"):
+        schedule(np.array([1.0, np.nan]))
+
+
+@pytest.mark.parametrize("schedule", ALL_SCHEDULES, ids=lambda s: type(s).__name__)
+@pytest.mark.parametrize("steps", [np.arange(40), np.arange(40, dtype=np.int32).reshape(5, 8),
+                                   np.arange(40, dtype=np.float64) / 3, list(range(12))],
+                         ids=["int64", "int32-2d", "float", "list"])
+def test_an_array_of_steps_gives_the_rate_of_each_step(schedule, steps):
+    # Keras' element-wise ops take arrays (for plotting a schedule); every
+    # element equals the scalar call, bit for bit.
+    rates = schedule(steps)
+    assert isinstance(rates, np.ndarray) and rates.dtype == np.float32
+    assert rates.shape == np.shape(steps)
+    one_by_one = np.array([schedule(s) for s in np.asarray(steps).reshape(-1)], dtype=np.float32)
+    assert rates.reshape(-1).tobytes() == one_by_one.tobytes()
 
 
 def test_default_names():
