@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rmsprop
+from rmsprop.kernels import CHUNK
 from rmsprop_reference import ReferenceRMSprop, floatx_as, stored_rate
 
 SETTINGS = settings(max_examples=60, deadline=None, database=None,
@@ -16,6 +17,12 @@ SETTINGS = settings(max_examples=60, deadline=None, database=None,
 
 shapes = st.lists(st.sampled_from([(), (1,), (3,), (2, 3), (4, 1), (2, 2, 2)]),
                   min_size=1, max_size=3)
+# Longer than one kernel chunk, so that chunk boundaries, members read in
+# place and small members packed around them are exercised.
+long_shapes = st.lists(st.sampled_from([(3,), (CHUNK + 7,), (2, CHUNK // 2 + 3), (5000,)]),
+                       min_size=1, max_size=3)
+LONG_SETTINGS = settings(max_examples=12, deadline=None, database=None,
+                         suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -47,12 +54,12 @@ def configurations(draw):
 
 
 @st.composite
-def problems(draw):
+def problems(draw, shape_lists=shapes, max_steps=6, min_steps=1):
     dtype = draw(st.sampled_from(["float32", "float64"]))
     config = draw(configurations())
     lr = draw(st.floats(1e-3, 0.5))
-    var_shapes = draw(shapes)
-    n_steps = draw(st.integers(1, 6))
+    var_shapes = draw(shape_lists)
+    n_steps = draw(st.integers(min_steps, max_steps))
     seed = draw(st.integers(0, 2 ** 32 - 1))
     rng = np.random.default_rng(seed)
     init = [rng.uniform(-2, 2, s) for s in var_shapes]
@@ -91,6 +98,50 @@ def magnitude(values, scale):
 @SETTINGS
 @given(problems())
 def test_random_configurations_match_reference_and_keep_gradients(problem):
+    check_against_reference(problem)
+
+
+@LONG_SETTINGS
+@given(problems(long_shapes, max_steps=3))
+def test_arrays_longer_than_a_chunk_match_reference(problem):
+    check_against_reference(problem)
+
+
+@settings(LONG_SETTINGS, max_examples=25)
+@given(problems(st.one_of(shapes, long_shapes), max_steps=3, min_steps=2), st.booleans())
+def test_gradients_sharing_memory_with_their_variables_act_as_copies(problem, only_the_rule):
+    """The gradient of 0.5 * |w|^2 is w itself: passing the variable's own
+    storage (or a view of it) as gradient gives the results of a copy, bit for
+    bit, whatever the configuration."""
+    dtype, config, lr, init, steps, order, plain_arrays = problem
+    if only_the_rule:
+        # No step copies the gradients before weight decay and the rule
+        # write the variables.
+        for key in ("clipnorm", "clipvalue", "global_clipnorm", "gradient_accumulation_steps",
+                    "loss_scale_factor"):
+            config.pop(key, None)
+        config.setdefault("weight_decay", 0.25)
+    with floatx_as(dtype):
+        results = []
+        for aliased in (True, False):
+            optimizer = rmsprop.RMSprop(learning_rate=lr, **config)
+            if plain_arrays:
+                variables = [np.array(v, dtype=dtype, order=order) for v in init]
+            else:
+                variables = [rmsprop.Variable(v, dtype=dtype) for v in init]
+            for raw_grads in steps:
+                arrays = [v if plain_arrays else v.value for v in variables]
+                grads = [None if g is None else (a[...] if aliased else a.copy())
+                         for g, a in zip(raw_grads, arrays)]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    optimizer.apply(grads, variables)
+            results.append([np.asarray(v).tobytes() for v in variables]
+                           + [np.asarray(v).tobytes() for v in optimizer.variables])
+        assert results[0] == results[1]
+
+
+def check_against_reference(problem):
     dtype, config, lr, init, steps, order, plain_arrays = problem
     with floatx_as(dtype):   # float64 runs compute in float64 with an exact rate
         optimizer = rmsprop.RMSprop(learning_rate=lr, **config)
