@@ -9,9 +9,13 @@
 #' @param value A numeric vector or array. A vector without `dim` becomes a
 #'   1-d variable, except at length 1: a scalar variable (shape `()`), which
 #'   matches the R numbers passed as its gradient.
-#' @param dtype `NULL` (the engine's default float type, `"float32"`, as in
-#'   Keras) or one of `"float16"`, `"float32"`, `"float64"`, `"int32"`,
-#'   `"int64"`.
+#' @param dtype `NULL` or one of `"float16"`, `"float32"`, `"float64"`,
+#'   `"int32"`, `"int64"`. `NULL` takes the dtype of `value`, as Keras (>= 3.8)
+#'   does for an array: a double vector or array gives `"float64"`, an integer
+#'   one `"int32"`; a single number (length 1, sent to Python as a scalar)
+#'   gives the engine's default float type (`"float32"`) for a double and
+#'   `"int32"` for an integer. Whatever the storage, updates are computed in
+#'   the optimizer's float type (`"float32"`), as in Keras.
 #' @param name String or `NULL` (`"variable"`).
 #' @return `rmsprop_variable()`: the engine's `rmsprop.Variable` (class
 #'   `rmsprop.variable.Variable`). `as.array()`: an R array of the variable's

@@ -155,7 +155,9 @@ def test_variable_apply_trajectories_are_bit_identical(config, r, from_r):
     r("vars <- list(rmsprop_variable(init0, name = 'w'), rmsprop_variable(init1, name = 'bias'), "
       "rmsprop_variable(init2, name = 's'))")
     python_opt = rmsprop.RMSprop(**python_kwargs(config))
-    python_vars = [rmsprop.Variable(v, name=n)
+    # R sends arrays as float64 arrays and a length-1 vector as a Python float,
+    # which give float64 and floatx variables (the dtype comes from the value).
+    python_vars = [rmsprop.Variable(v if v.ndim else float(v), name=n)
                    for v, n in zip(_initial_values(), ["w", "bias", "s"])]
     r_opt = from_r("opt")
     r_vars = from_r("vars")

@@ -206,8 +206,8 @@ def test_shape_mismatch_on_resume_names_the_variable(tmp_path):
     run(optimizer, variables, range(2), grads_at)
     path = rmsprop.save_optimizer(optimizer, tmp_path / "c.npz")
     loaded = rmsprop.load_optimizer(path)
-    wrong = [rmsprop.Variable(np.zeros((3, 2)), name="kernel"),
-             rmsprop.Variable(np.zeros(5), name="bias")]
+    wrong = [rmsprop.Variable(np.zeros((3, 2)), dtype="float32", name="kernel"),
+             rmsprop.Variable(np.zeros(5), dtype="float32", name="bias")]
     with pytest.raises(ValueError) as info:
         loaded.apply([np.zeros((3, 2), dtype="float32"), np.zeros(5, dtype="float32")], wrong)
     assert "'bias'" in str(info.value) and "(5,)" in str(info.value)

@@ -44,7 +44,11 @@ def test_constructor_from_another_variable():
 def test_assign_in_place_and_shape_mismatch():
     v = rmsprop.Variable(np.zeros((2, 2)), name="kernel")
     storage = v.value
-    assert v.assign([[1.0, 2.0], [3.0, 4.0]]) is v
+    returned = v.assign([[1.0, 2.0], [3.0, 4.0]])
+    # Keras' assign returns the assigned value, not the variable.
+    assert type(returned) is np.ndarray and returned.dtype == np.float64
+    np.testing.assert_array_equal(returned, [[1.0, 2.0], [3.0, 4.0]])
+    assert returned is not storage
     assert v.value is storage
     np.testing.assert_array_equal(v.numpy(), [[1.0, 2.0], [3.0, 4.0]])
     with pytest.raises(ValueError) as info:
@@ -58,7 +62,7 @@ def test_assign_in_place_and_shape_mismatch():
 
 def test_assign_add_and_sub():
     v = rmsprop.Variable([1.0, 2.0])
-    v.assign_add([0.5, 0.5])
+    np.testing.assert_array_equal(v.assign_add([0.5, 0.5]), np.array([1.5, 2.5], np.float32))
     v.assign_sub([1.0, 0.0])
     np.testing.assert_array_equal(v.numpy(), np.array([0.5, 2.5], dtype=np.float32))
 
@@ -69,14 +73,14 @@ def test_shape_dtype_name_ndim_size():
     assert v.dtype == "float64" and isinstance(v.dtype, str)
     assert v.name == "kernel"
     assert v.ndim == 2 and v.size == 6 and len(v) == 2
-    assert rmsprop.Variable(1.0).name == "variable"
+    assert v.path == "kernel" and v.trainable is True
     assert "kernel" in repr(v)
 
 
 def test_bad_names_and_values():
     with pytest.raises(TypeError, match="name"):
         rmsprop.Variable([1.0], name=5)
-    with pytest.raises(TypeError, match="value"):
+    with pytest.raises(TypeError, match="initializer"):
         rmsprop.Variable(["a", "b"])
     with pytest.raises(TypeError, match="dtype"):
         rmsprop.Variable([1.0], dtype="not-a-dtype")
@@ -103,21 +107,102 @@ def test_asarray_and_arithmetic():
     np.testing.assert_array_equal(v.numpy(), [1.0, 2.0, 3.0])
 
 
-def test_default_dtype_is_floatx():
+def test_dtype_comes_from_an_array_initializer():
+    # Keras >= 3.8: without a dtype, an array keeps its dtype; Python floats
+    # and lists of floats give floatx, Python ints int32.
     assert rmsprop.floatx() == "float32"
+    assert rmsprop.Variable(np.zeros(2)).dtype == "float64"
+    assert rmsprop.Variable(np.zeros(2, np.float16)).dtype == "float16"
+    assert rmsprop.Variable(np.arange(3, dtype=np.int32)).dtype == "int32"
+    assert rmsprop.Variable(np.float64(1.0)).dtype == "float64"
+    assert rmsprop.Variable(rmsprop.Variable([1.0], dtype="float64")).dtype == "float64"
     assert rmsprop.Variable([1.0, 2.0]).dtype == "float32"
-    assert rmsprop.Variable(np.float64(1.0)).dtype == "float32"
-    assert rmsprop.Variable(np.zeros(2, dtype=np.float64)).dtype == "float32"
+    assert rmsprop.Variable([1, 2.5]).dtype == "float32"
+    assert rmsprop.Variable(2.5).dtype == "float32"
     with floatx_as("float64"):
         assert rmsprop.Variable([1.0]).dtype == "float64"
+        assert rmsprop.Variable("zeros", shape=(2,)).dtype == "float64"
     with floatx_as("float16"):
         assert rmsprop.Variable([1.0]).dtype == "float16"
-    assert rmsprop.Variable([1.0], dtype="float64").dtype == "float64"
+    assert rmsprop.Variable(np.zeros(2), dtype="float32").dtype == "float32"
 
 
 @pytest.mark.parametrize("value", [3, [1, 2, 3]], ids=["int", "int-list"])
-def test_default_dtype_for_python_ints_is_floatx(value):
-    assert rmsprop.Variable(value).dtype == "float32"
+def test_python_ints_give_int32(value):
+    assert rmsprop.Variable(value).dtype == "int32"
+
+
+def test_a_float64_array_trains_as_float64_storage():
+    w = rmsprop.Variable(np.array([0.1, 0.2]))
+    rmsprop.RMSprop(learning_rate=0.01).apply([np.array([1.0, -1.0])], [w])
+    assert w.value.dtype == np.float64
+
+
+def test_a_variable_is_not_a_boolean():
+    for value in ([0.0], 0.0, [1.0, 2.0]):
+        with pytest.raises(TypeError, match="boolean"):
+            bool(rmsprop.Variable(value))
+        with pytest.raises(TypeError, match="boolean"):
+            if rmsprop.Variable(value):
+                pass
+
+
+def test_keras_argument_order_and_initializers():
+    v = rmsprop.Variable("ones", (2, 3), "float64", False, name="w")
+    assert v.shape == (2, 3) and v.dtype == "float64" and v.trainable is False
+    np.testing.assert_array_equal(v.numpy(), np.ones((2, 3)))
+    z = rmsprop.Variable(initializer="zeros", shape=(4,))
+    assert z.dtype == "float32" and not z.numpy().any()
+    calls = []
+
+    def init(shape, dtype=None):
+        calls.append((shape, dtype))
+        return np.full(shape, 0.5, dtype=dtype)
+
+    c = rmsprop.Variable(init, shape=(2,), dtype="float16", name="c")
+    assert calls == [((2,), np.dtype("float16"))] and c.dtype == "float16"
+    np.testing.assert_array_equal(c.numpy(), [0.5, 0.5])
+    with pytest.raises(ValueError, match="shape"):
+        rmsprop.Variable("zeros")
+    with pytest.raises(ValueError, match="glorot"):
+        rmsprop.Variable("glorot", shape=(2,))
+    with pytest.raises(ValueError, match="shape"):
+        rmsprop.Variable(lambda shape, dtype=None: np.zeros(3), shape=(2,))
+    with pytest.raises(ValueError, match="shape"):
+        rmsprop.Variable([1.0, 2.0], shape=(3,))
+    assert rmsprop.Variable([1.0, 2.0], shape=(2,)).shape == (2,)
+
+
+def test_trainable_is_settable():
+    v = rmsprop.Variable([1.0])
+    v.trainable = False
+    assert v.trainable is False
+
+
+def test_name_with_a_slash_is_refused():
+    with pytest.raises(ValueError, match="/"):
+        rmsprop.Variable([1.0], name="dense/kernel")
+
+
+def test_unnamed_variables_get_unique_names_and_slots_never_repeat():
+    a, b = rmsprop.Variable([1.0]), rmsprop.Variable([2.0])
+    assert a.name != b.name
+    assert all(n == "variable" or n.startswith("variable_") for n in (a.name, b.name))
+    optimizer = rmsprop.RMSprop()
+    optimizer.build([a, b])
+    names = [v.name for v in optimizer.variables]
+    assert len(names) == len(set(names))
+
+
+def test_round_and_scalar_conversions():
+    v = rmsprop.Variable([1.26, -2.5], dtype="float64")
+    np.testing.assert_array_equal(round(v), [1.0, -2.0])
+    np.testing.assert_array_equal(round(v, 1), [1.3, -2.5])
+    assert float(rmsprop.Variable(2.5)) == 2.5
+    with pytest.raises(TypeError, match="scalar"):
+        float(rmsprop.Variable([2.5]))
+    with pytest.raises(TypeError, match="scalar"):
+        int(rmsprop.Variable([2]))
 
 
 def test_floatx_get_set_and_bad_value():
