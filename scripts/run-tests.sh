@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test suite of this checkout (called by `make test`, after setup):
-#   - Python engine: .venv/bin/python -m pytest tests/python
+#   - Python engine: .venv/bin/python -m pytest tests/python, once per update
+#     kernel (RMSPROP_KERNEL=numpy, and =compiled when it is built)
 #   - R package:     tests/testthat against the installed package
 #   - R <-> Python parity (rpy2), tests/parity
 #   - the R source tarball: self-contained (scripts/test-tarball.sh)
@@ -32,22 +33,34 @@ failed_suites=()
 passed=0 failed=0 skipped=0
 
 # ---- Python ---------------------------------------------------------------
+# Once per update kernel: the NumPy reference, then the compiled one when it
+# was built (rmsprop.kernel_info()); RMSPROP_KERNEL forces each.
+kernels="numpy"
+if "$PY" -c 'import sys, rmsprop; sys.exit("compiled" not in rmsprop.kernel_info()["available"])' \
+    2>/dev/null; then
+  kernels="numpy compiled"
+else
+  echo "== python: the compiled kernel is not built here; the suite runs on the NumPy kernel only"
+fi
 if [ -d tests/python ]; then
-  echo "== python: pytest tests/python"
-  rm -f "$OUT/pytest.xml"
-  "$PY" -m pytest tests/python -q --junitxml="$OUT/pytest.xml"
-  rc=$?
-  if [ "$rc" -eq 5 ]; then
-    echo "== python: no tests collected (pytest exit 5) — not counted as a failure"
-  elif [ "$rc" -ne 0 ]; then
-    failed_suites+=("python(exit $rc)")
-  fi
-  if [ -f "$OUT/pytest.xml" ]; then
-    read -r p f s < <(junit_counts "$OUT/pytest.xml") || { p=0 f=1 s=0; }
-    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
-  elif [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then
-    failed=$((failed + 1))
-  fi
+  for kernel in $kernels; do
+    echo "== python: pytest tests/python (RMSPROP_KERNEL=$kernel)"
+    xml="$OUT/pytest-$kernel.xml"
+    rm -f "$xml"
+    RMSPROP_KERNEL=$kernel "$PY" -m pytest tests/python -q --junitxml="$xml"
+    rc=$?
+    if [ "$rc" -eq 5 ]; then
+      echo "== python: no tests collected (pytest exit 5) — not counted as a failure"
+    elif [ "$rc" -ne 0 ]; then
+      failed_suites+=("python-$kernel(exit $rc)")
+    fi
+    if [ -f "$xml" ]; then
+      read -r p f s < <(junit_counts "$xml") || { p=0 f=1 s=0; }
+      passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+    elif [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then
+      failed=$((failed + 1))
+    fi
+  done
 else
   echo "== python: skipped (no tests/python directory)"
 fi

@@ -148,8 +148,13 @@ step_venv() {
 
 engine_ok() {
   # rmsprop importable from .venv, editable, from THIS checkout's python/,
-  # and installed after the last change to pyproject.toml.
-  [ -f "$VENV/.py-installed" ] && [ ! "$ROOT/pyproject.toml" -nt "$VENV/.py-installed" ] || return 1
+  # installed after the last change to pyproject.toml, setup.py or the
+  # compiled kernel's C source (an editable install builds it into python/).
+  [ -f "$VENV/.py-installed" ] || return 1
+  local f
+  for f in "$ROOT/pyproject.toml" "$ROOT/setup.py" "$ROOT"/python/rmsprop/*.c; do
+    if [ -e "$f" ] && [ "$f" -nt "$VENV/.py-installed" ]; then return 1; fi
+  done
   "$VPY" - "$ROOT/python" <<'PY' >/dev/null 2>&1
 import importlib.metadata, importlib.util, os, sys
 want = os.path.realpath(sys.argv[1])
@@ -161,21 +166,31 @@ importlib.metadata.version("rmsprop")
 PY
 }
 
+kernel_ok() {
+  # The compiled kernel (python/rmsprop/_fused*.so, built by the editable
+  # install) is there whenever it can be built: when there is a C compiler.
+  [ ! -f "$ROOT/setup.py" ] || ! command -v cc >/dev/null 2>&1 \
+    || compgen -G "$ROOT/python/rmsprop/_fused*.so" >/dev/null
+}
+
 step_engine() {
   if [ ! -f "$ROOT/python/rmsprop/__init__.py" ]; then
     say engine "skipped: python/rmsprop/__init__.py does not exist yet"
     return
   fi
-  if engine_ok; then
+  if engine_ok && kernel_ok; then
     say engine "skipped: rmsprop already installed editable from $ROOT/python"
     return
   fi
-  say engine "installing rmsprop editable from $ROOT/python into .venv"
+  say engine "installing rmsprop editable from $ROOT/python into .venv (and building its compiled kernel)"
   "$VENV/bin/pip" install -q --no-index --no-build-isolation --no-deps -e "$ROOT" \
     || die engine "pip install -e . failed"
   touch "$VENV/.py-installed"
   engine_ok || die engine "rmsprop not importable from this checkout after install"
-  say engine "done: rmsprop $("$VPY" -c 'import importlib.metadata as m; print(m.version("rmsprop"))') installed editable"
+  local kernel
+  kernel="$("$VPY" -c 'import rmsprop; print(rmsprop.kernel_info()["kernel"])')"
+  say engine "done: rmsprop $("$VPY" -c 'import importlib.metadata as m; print(m.version("rmsprop"))') installed editable; update kernel: $kernel"
+  kernel_ok || say engine "note: a C compiler is here but the compiled kernel was not built (see pip's output); the NumPy kernel runs"
 }
 
 # ---------------------------------------------------------------------------

@@ -294,6 +294,17 @@ class PackedGradients:
             return None
         return PackedGradients(group, self._grads, self._grad_buffer, params, buffer)
 
+    def member_arrays(self, flat_param):
+        """(parameters, gradients) as a rule reading lists of arrays takes
+        them: the members' gradient arrays in the group's order, and the
+        members' parameter arrays likewise (or `flat_param` when the
+        parameters were not given as arrays)."""
+        indices = self._group.indices
+        grads = [self._grads[i] for i in indices]
+        if self._params is None:
+            return flat_param, grads
+        return [self._params[i] for i in indices], grads
+
     def apply(self, rule, flat_param, slots, scalars, scratch):
         """Run `rule(param, grad, *slots, *scalars, scratch)` over the group,
         one pack or large member at a time; `flat_param` is the group's flat
@@ -508,7 +519,12 @@ class FlatStorage:
         scratch = self.scratch.math(group.compute)
         grads = step.grads
         if isinstance(grads, PackedGradients):
-            grads.apply(rule, step.params, slots, scalars, scratch)
+            # A rule that reads lists of arrays (`rule.lists`, the compiled
+            # kernel) takes the members as they are; it returns False when it
+            # declines them, having changed nothing.
+            lists = getattr(rule, "lists", None)
+            if lists is None or not lists(*grads.member_arrays(step.params), *slots, *scalars):
+                grads.apply(rule, step.params, slots, scalars, scratch)
             return
         if group.casts:
             grads = group.compute_grad_buffer()

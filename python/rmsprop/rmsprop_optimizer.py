@@ -4,7 +4,7 @@ import numpy as np
 
 from .base_optimizer import BaseOptimizer
 from .checks import check_bool, check_float
-from .kernels import rmsprop_rule
+from .kernel_choice import rmsprop_rule
 from .registry import register
 
 
@@ -20,7 +20,8 @@ class RMSprop(BaseOptimizer):
     _default_name = "rmsprop"
 
     # The rule over flat arrays (see `kernels.rmsprop_rule` for its
-    # signature); a compiled kernel with the same signature may replace it.
+    # signature): the compiled kernel when it runs, else the NumPy one
+    # (`kernel_choice`).
     rule = staticmethod(rmsprop_rule)
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,

@@ -1,0 +1,457 @@
+/*
+ * rmsprop._fused: the RMSprop update rule in one pass per element, in C.
+ *
+ * The same IEEE operations as the NumPy path (kernels.rmsprop_rule), in the
+ * same order, each rounded to the arrays' dtype
+ * (float32 math stays float32): IEEE + - * / and sqrt are correctly rounded
+ * per element, so doing them in one loop instead of one NumPy pass each gives
+ * the same bits, as long as the compiler neither contracts a*b+c into an FMA
+ * nor reorders (built with -ffp-contract=off -fno-fast-math; see setup.py).
+ * -fno-math-errno lets sqrt vectorize; it changes no result.
+ *
+ * Plain CPython C API and the buffer protocol: no NumPy headers, so one build
+ * works with NumPy 1.x and 2.x, and nothing new is needed at run time.
+ *
+ * Threads: a large update is split into contiguous element ranges, one per
+ * thread, started for this call and joined before it returns (no pool that
+ * outlives a call, so a fork()ed child inherits no half-alive threads). Each
+ * element is computed the same way whichever thread does it, so the results do
+ * not depend on the thread count. The GIL is released during the math.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+/* Elements a thread gets at least: below this, starting a thread costs more
+ * than it saves. */
+#define MIN_PER_THREAD ((Py_ssize_t)1 << 17)
+/* Split points are multiples of this (64 float64 = 8 cache lines): no two
+ * threads write the same cache line. */
+#define SPLIT_ALIGN 64
+#define MAX_THREADS 64
+
+typedef struct {
+    char *ptr;
+    Py_ssize_t len;         /* elements */
+} Segment;
+
+typedef struct {
+    Segment *segs;
+    Py_ssize_t count;
+    Py_ssize_t *starts;     /* element offset of each segment (count + 1 entries) */
+} SegmentList;
+
+typedef struct {
+    int is_double;
+    SegmentList params, grads;
+    char *velocity, *average, *momentum_slot;   /* flat; average/momentum may be NULL */
+    double lr, rho, one_minus_rho, epsilon, momentum;
+} Job;
+
+typedef struct {
+    const Job *job;
+    Py_ssize_t lo, hi;
+} Part;
+
+/* ------------------------------------------------------------------------ */
+/* The element loops. One function per dtype and variant, so that every loop
+ * is branch-free and vectorizes. The comment beside each line names the NumPy
+ * call of kernels.rmsprop_rule it matches, operands in the same order. */
+
+#define DEFINE_RULE(NAME, T, SQRT)                                                       \
+static void NAME(Py_ssize_t n, T *p, const T *g, T *v, T *a, T *m,                       \
+                 T lr, T rho, T omr, T eps, T mom)                                        \
+{                                                                                          \
+    Py_ssize_t i;                                                                          \
+    if (a == NULL && m == NULL) {                                                          \
+        for (i = 0; i < n; i++) {                                                          \
+            T gi = g[i];                                                                   \
+            T t = gi * gi;              /* multiply(g, g) */                               \
+            t = t * omr;                /* multiply(t, one_minus_rho) */                   \
+            T vi = v[i] * rho;          /* multiply(v, rho) */                             \
+            vi = vi + t;                /* add(v, t) */                                    \
+            v[i] = vi;                                                                     \
+            t = vi + eps;               /* add(v, epsilon) */                              \
+            t = SQRT(t);                /* sqrt(t) */                                      \
+            T inc = gi * lr;            /* multiply(g, lr) */                              \
+            inc = inc / t;              /* divide(inc, t) */                               \
+            p[i] = p[i] - inc;          /* subtract(p, inc) */                             \
+        }                                                                                  \
+    } else if (m == NULL) {                                                                \
+        for (i = 0; i < n; i++) {                                                          \
+            T gi = g[i];                                                                   \
+            T t = gi * gi;                                                                 \
+            t = t * omr;                                                                   \
+            T vi = v[i] * rho;                                                             \
+            vi = vi + t;                                                                   \
+            v[i] = vi;                                                                     \
+            T ai = a[i] * rho;          /* multiply(a, rho) */                             \
+            t = gi * omr;               /* multiply(g, one_minus_rho) */                   \
+            ai = ai + t;                /* add(a, t) */                                    \
+            a[i] = ai;                                                                     \
+            t = ai * ai;                /* multiply(a, a) */                               \
+            t = vi - t;                 /* subtract(v, t) */                               \
+            t = t + eps;                /* add(t, epsilon) */                              \
+            t = SQRT(t);                                                                   \
+            T inc = gi * lr;                                                               \
+            inc = inc / t;                                                                 \
+            p[i] = p[i] - inc;                                                             \
+        }                                                                                  \
+    } else if (a == NULL) {                                                                \
+        for (i = 0; i < n; i++) {                                                          \
+            T gi = g[i];                                                                   \
+            T t = gi * gi;                                                                 \
+            t = t * omr;                                                                   \
+            T vi = v[i] * rho;                                                             \
+            vi = vi + t;                                                                   \
+            v[i] = vi;                                                                     \
+            t = vi + eps;                                                                  \
+            t = SQRT(t);                                                                   \
+            T inc = gi * lr;                                                               \
+            inc = inc / t;                                                                 \
+            T mi = m[i] * mom;          /* multiply(m, momentum) */                        \
+            mi = mi + inc;              /* add(m, inc) */                                  \
+            m[i] = mi;                                                                     \
+            p[i] = p[i] - mi;           /* subtract(p, m) */                               \
+        }                                                                                  \
+    } else {                                                                               \
+        for (i = 0; i < n; i++) {                                                          \
+            T gi = g[i];                                                                   \
+            T t = gi * gi;                                                                 \
+            t = t * omr;                                                                   \
+            T vi = v[i] * rho;                                                             \
+            vi = vi + t;                                                                   \
+            v[i] = vi;                                                                     \
+            T ai = a[i] * rho;                                                             \
+            t = gi * omr;                                                                  \
+            ai = ai + t;                                                                   \
+            a[i] = ai;                                                                     \
+            t = ai * ai;                                                                   \
+            t = vi - t;                                                                    \
+            t = t + eps;                                                                   \
+            t = SQRT(t);                                                                   \
+            T inc = gi * lr;                                                               \
+            inc = inc / t;                                                                 \
+            T mi = m[i] * mom;                                                             \
+            mi = mi + inc;                                                                 \
+            m[i] = mi;                                                                     \
+            p[i] = p[i] - mi;                                                              \
+        }                                                                                  \
+    }                                                                                      \
+}
+
+DEFINE_RULE(rule_f32, float, sqrtf)
+DEFINE_RULE(rule_f64, double, sqrt)
+
+/* Index of the segment holding element `at` (starts is sorted, starts[0] = 0). */
+static Py_ssize_t find_segment(const SegmentList *list, Py_ssize_t at)
+{
+    Py_ssize_t lo = 0, hi = list->count - 1;
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi + 1) / 2;
+        if (list->starts[mid] <= at) lo = mid; else hi = mid - 1;
+    }
+    return lo;
+}
+
+/* Elements [lo, hi): walk the parameter and gradient segments side by side
+ * and run the loop on each stretch where both are contiguous. */
+static void run_part(const Job *job, Py_ssize_t lo, Py_ssize_t hi)
+{
+    size_t size = job->is_double ? sizeof(double) : sizeof(float);
+    Py_ssize_t ip, ig, at = lo;
+    if (lo >= hi) return;
+    ip = find_segment(&job->params, lo);
+    ig = find_segment(&job->grads, lo);
+    while (at < hi) {
+        const Segment *ps = &job->params.segs[ip], *gs = &job->grads.segs[ig];
+        Py_ssize_t poff = at - job->params.starts[ip], goff = at - job->grads.starts[ig];
+        Py_ssize_t n = hi - at;
+        if (ps->len - poff < n) n = ps->len - poff;
+        if (gs->len - goff < n) n = gs->len - goff;
+        if (n > 0) {
+            char *p = ps->ptr + poff * size;
+            char *g = gs->ptr + goff * size;
+            char *v = job->velocity + at * size;
+            char *a = job->average ? job->average + at * size : NULL;
+            char *m = job->momentum_slot ? job->momentum_slot + at * size : NULL;
+            if (job->is_double)
+                rule_f64(n, (double *)p, (const double *)g, (double *)v, (double *)a,
+                         (double *)m, job->lr, job->rho, job->one_minus_rho, job->epsilon,
+                         job->momentum);
+            else
+                rule_f32(n, (float *)p, (const float *)g, (float *)v, (float *)a, (float *)m,
+                         (float)job->lr, (float)job->rho, (float)job->one_minus_rho,
+                         (float)job->epsilon, (float)job->momentum);
+            at += n;
+        }
+        if (at - job->params.starts[ip] >= ps->len && ip + 1 < job->params.count) ip++;
+        if (at - job->grads.starts[ig] >= gs->len && ig + 1 < job->grads.count) ig++;
+    }
+}
+
+static void *part_thread(void *arg)
+{
+    Part *part = (Part *)arg;
+    run_part(part->job, part->lo, part->hi);
+    return NULL;
+}
+
+/* Runs the job on `threads` threads (this one included); returns how many ran. */
+static int run_job(const Job *job, Py_ssize_t total, int threads)
+{
+    Part parts[MAX_THREADS];
+    pthread_t ids[MAX_THREADS];
+    int started[MAX_THREADS];
+    int k, used;
+    Py_ssize_t most = total / MIN_PER_THREAD;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    if (most < threads) threads = most < 1 ? 1 : (int)most;
+    for (k = 0; k < threads; k++) {
+        Py_ssize_t lo = total / threads * k, hi = total / threads * (k + 1);
+        lo -= lo % SPLIT_ALIGN;
+        hi -= hi % SPLIT_ALIGN;
+        parts[k].job = job;
+        parts[k].lo = k == 0 ? 0 : lo;
+        parts[k].hi = k == threads - 1 ? total : hi;
+    }
+    used = 1;
+    for (k = 1; k < threads; k++) {
+        /* A thread that cannot be started leaves its part to this one. */
+        started[k] = pthread_create(&ids[k], NULL, part_thread, &parts[k]) == 0;
+        used += started[k];
+    }
+    run_part(job, parts[0].lo, parts[0].hi);
+    for (k = 1; k < threads; k++) {
+        if (started[k]) pthread_join(ids[k], NULL);
+        else run_part(job, parts[k].lo, parts[k].hi);
+    }
+    return used;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Arguments */
+
+/* 1 for float64, 0 for float32, -1 for anything else (native byte order). */
+static int dtype_code(const Py_buffer *view)
+{
+    const char *f = view->format ? view->format : "B";
+    if (*f == '@' || *f == '=') f++;
+#if PY_LITTLE_ENDIAN
+    else if (*f == '<') f++;
+#else
+    else if (*f == '>' || *f == '!') f++;
+#endif
+    if (strcmp(f, "f") == 0 && view->itemsize == 4) return 0;
+    if (strcmp(f, "d") == 0 && view->itemsize == 8) return 1;
+    return -1;
+}
+
+typedef struct {
+    Py_buffer *views;
+    Py_ssize_t count;       /* views acquired (to release) */
+} Views;
+
+static void release_views(Views *held)
+{
+    Py_ssize_t i;
+    for (i = 0; i < held->count; i++) PyBuffer_Release(&held->views[i]);
+    held->count = 0;
+}
+
+static int get_view(PyObject *obj, Py_buffer *view, int writable, const char *what, int want)
+{
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError,
+                     "%s must be a %sC-contiguous float32 or float64 array; got %.200s",
+                     what, writable ? "writable, " : "", Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    if (dtype_code(view) != want) {
+        PyErr_Format(PyExc_TypeError, "%s must be %s (format '%s'); got format '%s'", what,
+                     want ? "float64" : "float32", want ? "d" : "f",
+                     view->format ? view->format : "B");
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+/* One array, or a list/tuple of arrays, as segments; returns total elements or -1. */
+static Py_ssize_t get_segments(PyObject *obj, SegmentList *list, Views *held, int writable,
+                               const char *what, int want)
+{
+    Py_ssize_t i, n, total = 0;
+    int many = PyList_Check(obj) || PyTuple_Check(obj);
+    n = many ? PySequence_Fast_GET_SIZE(obj) : 1;
+    if (n == 0) {
+        PyErr_Format(PyExc_ValueError, "%s is an empty list", what);
+        return -1;
+    }
+    list->segs = PyMem_RawMalloc(sizeof(Segment) * n);
+    list->starts = PyMem_RawMalloc(sizeof(Py_ssize_t) * (n + 1));
+    list->count = n;
+    if (!list->segs || !list->starts) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *item = many ? PySequence_Fast_GET_ITEM(obj, i) : obj;
+        Py_buffer *view = &held->views[held->count];
+        if (get_view(item, view, writable, what, want) < 0) return -1;
+        held->count++;
+        list->segs[i].ptr = view->buf;
+        list->segs[i].len = view->len / view->itemsize;
+        list->starts[i] = total;
+        total += list->segs[i].len;
+    }
+    list->starts[n] = total;
+    return total;
+}
+
+static Py_ssize_t count_items(PyObject *obj)
+{
+    return (PyList_Check(obj) || PyTuple_Check(obj)) ? PySequence_Fast_GET_SIZE(obj) : 1;
+}
+
+static int get_flat(PyObject *obj, Py_buffer *views, Views *held, char **out, Py_ssize_t total,
+                    const char *what, int want)
+{
+    Py_buffer *view;
+    if (obj == Py_None) {
+        *out = NULL;
+        return 0;
+    }
+    view = &views[held->count];
+    if (get_view(obj, view, 1, what, want) < 0) return -1;
+    held->count++;
+    if (view->len / view->itemsize != total) {
+        PyErr_Format(PyExc_ValueError, "%s has %zd elements; the parameters have %zd", what,
+                     view->len / view->itemsize, total);
+        return -1;
+    }
+    *out = view->buf;
+    return 0;
+}
+
+PyDoc_STRVAR(rmsprop_doc,
+"rmsprop(params, grads, velocity, average_grad, momentum_slot,\n"
+"        lr, rho, one_minus_rho, epsilon, momentum, threads=1) -> threads used\n"
+"\n"
+"One RMSprop step, as kernels.rmsprop_rule computes it, in one pass.\n"
+"`params` (updated in place) and `grads` are each one C-contiguous array or a\n"
+"list of them, read as one sequence of elements (the lists may be split\n"
+"differently); the slots are flat arrays of the same total length, updated in\n"
+"place; `average_grad`/`momentum_slot` are None when not centered / no\n"
+"momentum. All arrays are float32, or all float64, in native byte order; the\n"
+"scalars are rounded to that dtype.");
+
+static PyObject *fused_rmsprop(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"params", "grads", "velocity", "average_grad", "momentum_slot",
+                               "lr", "rho", "one_minus_rho", "epsilon", "momentum", "threads",
+                               NULL};
+    PyObject *params, *grads, *velocity, *average, *momentum_slot;
+    PyObject *fast_params = NULL, *fast_grads = NULL;
+    double lr, rho, omr, eps, mom;
+    int threads = 1, used = 0, want;
+    Job job;
+    Views held = {NULL, 0};
+    Py_buffer probe;
+    Py_ssize_t capacity, total, grad_total;
+    PyObject *result = NULL;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOddddd|i:rmsprop", keywords, &params,
+                                     &grads, &velocity, &average, &momentum_slot, &lr, &rho,
+                                     &omr, &eps, &mom, &threads))
+        return NULL;
+    memset(&job, 0, sizeof(job));
+    /* The velocity's dtype is the dtype of the step. */
+    if (PyObject_GetBuffer(velocity, &probe, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "velocity must be a C-contiguous float32 or float64 "
+                     "array; got %.200s", Py_TYPE(velocity)->tp_name);
+        return NULL;
+    }
+    want = dtype_code(&probe);
+    PyBuffer_Release(&probe);
+    if (want < 0) {
+        PyErr_SetString(PyExc_TypeError, "velocity must be float32 or float64");
+        return NULL;
+    }
+    job.is_double = want;
+    job.lr = lr; job.rho = rho; job.one_minus_rho = omr; job.epsilon = eps; job.momentum = mom;
+
+    /* Lists are read through PySequence_Fast so that their items are held. */
+    if (PyList_Check(params) || PyTuple_Check(params)) {
+        if (!(fast_params = PySequence_Fast(params, "params"))) goto done;
+        params = fast_params;
+    }
+    if (PyList_Check(grads) || PyTuple_Check(grads)) {
+        if (!(fast_grads = PySequence_Fast(grads, "grads"))) goto done;
+        grads = fast_grads;
+    }
+    capacity = count_items(params) + count_items(grads) + 3;
+    held.views = PyMem_RawMalloc(sizeof(Py_buffer) * capacity);
+    if (!held.views) { PyErr_NoMemory(); goto done; }
+
+    total = get_segments(params, &job.params, &held, 1, "params", want);
+    if (total < 0) goto done;
+    grad_total = get_segments(grads, &job.grads, &held, 0, "grads", want);
+    if (grad_total < 0) goto done;
+    if (grad_total != total) {
+        PyErr_Format(PyExc_ValueError, "grads have %zd elements; params have %zd", grad_total,
+                     total);
+        goto done;
+    }
+    if (get_flat(velocity, held.views, &held, &job.velocity, total, "velocity", want) < 0 ||
+        get_flat(average, held.views, &held, &job.average, total, "average_grad", want) < 0 ||
+        get_flat(momentum_slot, held.views, &held, &job.momentum_slot, total, "momentum_slot",
+                 want) < 0)
+        goto done;
+    if (threads < 1) threads = 1;
+
+    Py_BEGIN_ALLOW_THREADS
+    used = run_job(&job, total, threads);
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromLong(used);
+
+done:
+    release_views(&held);
+    PyMem_RawFree(held.views);
+    PyMem_RawFree(job.params.segs);
+    PyMem_RawFree(job.params.starts);
+    PyMem_RawFree(job.grads.segs);
+    PyMem_RawFree(job.grads.starts);
+    Py_XDECREF(fast_params);
+    Py_XDECREF(fast_grads);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"rmsprop", (PyCFunction)(void (*)(void))fused_rmsprop, METH_VARARGS | METH_KEYWORDS,
+     rmsprop_doc},
+    {NULL, NULL, 0, NULL}
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_fused",
+    "The RMSprop update rule fused into one compiled pass (see kernels.py for the "
+    "NumPy reference).", -1, methods
+};
+
+PyMODINIT_FUNC PyInit__fused(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    if (PyModule_AddIntConstant(m, "MIN_PER_THREAD", (long)MIN_PER_THREAD) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_THREADS", MAX_THREADS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,172 @@
+"""Which update kernel runs, and on how many threads.
+
+Two kernels compute the RMSprop rule with the same bits:
+
+* "numpy": `kernels.py`, one NumPy pass per Keras operation. The reference,
+  and the fallback for float16 and for anything the compiled kernel declines.
+* "compiled": `_fused.c`, every operation of the rule for an element in one
+  pass, over lists of arrays, on up to `num_threads()` threads. Built by
+  `pip install` when a C compiler is there; optional (a failed build leaves
+  the NumPy kernel, and importing rmsprop never fails because of it).
+
+By default the compiled kernel runs when it was built. `RMSPROP_KERNEL=numpy`
+or `=compiled` in the environment, or `set_kernel()`, force one.
+
+Threads: `set_num_threads()`, else `RMSPROP_NUM_THREADS`, else the number of
+cores this process may use, at most 8. An update smaller than
+`_fused.MIN_PER_THREAD` elements per thread uses fewer threads (one for small
+updates). Threads are started for one update and joined before it returns,
+so nothing is left running that a fork()ed child would inherit half-alive.
+"""
+
+import numbers
+import os
+from typing import Optional
+
+from . import kernels
+
+try:
+    from . import _fused  # type: ignore[attr-defined]  # (C, no stub)
+except ImportError as error:       # not built: no compiler at install, or removed
+    _fused = None
+    _IMPORT_ERROR: Optional[str] = f"{type(error).__name__}: {error}"
+else:
+    _IMPORT_ERROR = None
+
+KERNELS = ("numpy", "compiled")
+MAX_DEFAULT_THREADS = 8
+
+_kernel_setting: Optional[str] = None       # set_kernel(); None: environment or default
+_threads_setting: Optional[int] = None      # set_num_threads(); None: environment or default
+
+
+def compiled_available() -> bool:
+    return _fused is not None
+
+
+def _checked_kernel(name, what):
+    if not isinstance(name, str) or name not in KERNELS:
+        raise ValueError(f"{what} must be one of {', '.join(repr(k) for k in KERNELS)}; "
+                         f"got {name!r}.")
+    if name == "compiled" and _fused is None:
+        raise ValueError(f"{what}='compiled', but the compiled kernel is not available "
+                         f"({_IMPORT_ERROR}); reinstall rmsprop with a C compiler present, "
+                         "or use 'numpy'.")
+    return name
+
+
+def set_kernel(name: Optional[str]) -> None:
+    """Force the update kernel: "numpy" or "compiled"; None goes back to the
+    default (`RMSPROP_KERNEL`, else the compiled kernel when built)."""
+    global _kernel_setting
+    _kernel_setting = None if name is None else _checked_kernel(name, "`kernel`")
+
+
+def active_kernel() -> str:
+    """The kernel updates use now ("numpy" or "compiled")."""
+    if _kernel_setting is not None:
+        return _kernel_setting
+    wanted = os.environ.get("RMSPROP_KERNEL", "")
+    if wanted:
+        return _checked_kernel(wanted, "RMSPROP_KERNEL")
+    return "compiled" if _fused is not None else "numpy"
+
+
+def _checked_threads(value, what):
+    """A thread count: a whole number >= 1 (an int or a whole float such as
+    R's 4; written as text when `what` is the environment variable)."""
+    number = None
+    if isinstance(value, str) and what == "RMSPROP_NUM_THREADS":
+        try:
+            number = int(value.strip())
+        except ValueError:
+            pass
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        if float(value).is_integer():
+            number = int(value)
+    if number is None or number < 1:
+        raise ValueError(f"{what} must be a whole number of at least 1; got {value!r}.")
+    return number
+
+
+def default_num_threads() -> int:
+    """The number of cores this process may use, at most 8."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_THREADS))
+
+
+def set_num_threads(count: Optional[int]) -> None:
+    """Threads the compiled kernel may use for one large update; None goes back
+    to the default (`RMSPROP_NUM_THREADS`, else the cores, at most 8). The
+    results are the same for any count."""
+    global _threads_setting
+    _threads_setting = None if count is None else _checked_threads(count, "`count`")
+
+
+def num_threads() -> int:
+    """Threads the compiled kernel may use for one large update now."""
+    if _threads_setting is not None:
+        return _threads_setting
+    wanted = os.environ.get("RMSPROP_NUM_THREADS", "")
+    if wanted:
+        return _checked_threads(wanted, "RMSPROP_NUM_THREADS")
+    return default_num_threads()
+
+
+def kernel_info() -> dict:
+    """Which kernel runs, which are available, why, and the thread settings."""
+    return {
+        "kernel": active_kernel(),
+        "available": ["numpy", "compiled"] if _fused is not None else ["numpy"],
+        "chosen_by": ("set_kernel()" if _kernel_setting is not None else
+                      "RMSPROP_KERNEL" if os.environ.get("RMSPROP_KERNEL") else "default"),
+        "compiled_error": _IMPORT_ERROR,
+        "compiled_path": None if _fused is None else _fused.__file__,
+        "threads": num_threads(),
+        "default_threads": default_num_threads(),
+        "min_elements_per_thread": None if _fused is None else _fused.MIN_PER_THREAD,
+        "float16": "numpy",
+    }
+
+
+def fused_rmsprop(params, grads, velocity, average_grad, momentum_slot,
+                  lr, rho, one_minus_rho, epsilon, momentum) -> bool:
+    """Run the rule with the compiled kernel when it is the active one and
+    takes these arrays; False when the caller must run the NumPy kernel.
+
+    `params` / `grads`: one array or a list of arrays each (read as one
+    sequence of elements); the slots: flat arrays of the same length.
+    float32 or float64 throughout, C-contiguous, native byte order; anything
+    else (float16, a gradient of another dtype) is declined before any value
+    changes, and the NumPy kernel then does the step.
+    """
+    if _fused is None or active_kernel() != "compiled":
+        return False
+    try:
+        _fused.rmsprop(params, grads, velocity, average_grad, momentum_slot,
+                       lr, rho, one_minus_rho, epsilon, momentum, num_threads())
+    except TypeError:
+        # An array of another dtype or layout: found while checking the
+        # arrays, before anything was written.
+        return False
+    return True
+
+
+def rmsprop_rule(param, grad, velocity, average_grad, momentum_slot,
+                 lr, rho, one_minus_rho, epsilon, momentum, scratch) -> None:
+    """`kernels.rmsprop_rule` (same signature, same bits), by the compiled
+    kernel when it is active and takes the arrays, else by the NumPy one.
+
+    `rmsprop_rule.lists` (= `fused_rmsprop`) runs the rule on lists of
+    arrays when it can, so that many small tensors need no gathering.
+    """
+    if not fused_rmsprop(param, grad, velocity, average_grad, momentum_slot,
+                         lr, rho, one_minus_rho, epsilon, momentum):
+        kernels.rmsprop_rule(param, grad, velocity, average_grad, momentum_slot,
+                             lr, rho, one_minus_rho, epsilon, momentum, scratch)
+
+
+rmsprop_rule.lists = fused_rmsprop  # type: ignore[attr-defined]

@@ -1,0 +1,342 @@
+"""The compiled kernel (rmsprop._fused) against the NumPy reference, bit for bit.
+
+The NumPy kernel (`kernels.py`) is the reference: it rounds where Keras
+rounds (test_keras_reference checks it against Keras' recordings). The
+compiled kernel must give the same bits for float32 and float64 in every
+configuration, whatever the split of the parameters and gradients into
+arrays and whatever the thread count. Run with either kernel active, these
+tests force the one they need.
+"""
+
+import os
+import shutil
+import sysconfig
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import rmsprop
+from rmsprop import kernel_choice, kernels
+
+compiled = pytest.mark.skipif(not kernel_choice.compiled_available(),
+                              reason="the compiled kernel is not built here")
+
+
+@pytest.fixture(autouse=True)
+def restore_settings():
+    yield
+    rmsprop.set_kernel(None)
+    rmsprop.set_num_threads(None)
+
+
+def bits(array):
+    """The array's bit patterns, every NaN as one pattern (which NaN payload an
+    operation propagates is not specified and not compared)."""
+    view = array.view(np.uint32 if array.dtype == np.float32 else np.uint64).copy()
+    view[np.isnan(array)] = 0
+    return view
+
+
+def assert_same_bits(expected, actual, what):
+    assert expected.dtype == actual.dtype and expected.shape == actual.shape, what
+    same = bits(expected) == bits(actual)
+    same &= np.isnan(expected) == np.isnan(actual)
+    if not same.all():
+        where = np.flatnonzero(~same.reshape(-1))[:5]
+        raise AssertionError(f"{what}: {(~same).sum()} elements differ, e.g. at {where}: "
+                             f"{expected.reshape(-1)[where]} vs {actual.reshape(-1)[where]}")
+
+
+def split(array, cuts):
+    """`array` (flat) as a list of consecutive pieces, cut at `cuts`."""
+    return np.split(array, sorted(set(cuts)))
+
+
+def scaled_gradients(rng, n, dtype, specials):
+    """Normal values times 10^u, u in [-3, 0] (and optionally some 0, +-inf,
+    NaN, huge and subnormal values)."""
+    g = rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 0, n)
+    if specials and n:
+        picks = rng.integers(0, n, size=max(1, n // 1000))
+        g[picks] = rng.choice([0.0, -0.0, np.inf, -np.inf, np.nan, 1e30, 1e-40, 3e38],
+                              size=picks.size)
+    with np.errstate(over="ignore"):
+        return g.astype(dtype)
+
+
+def reference_step(param, grad, velocity, average, momentum_slot, scalars):
+    """The NumPy kernel on flat arrays."""
+    kernels.rmsprop_rule(param, grad, velocity, average, momentum_slot, *scalars,
+                         kernels.ChunkScratch.empty(param.dtype))
+
+
+configs = st.fixed_dictionaries(dict(
+    dtype=st.sampled_from(["float32", "float64"]),
+    centered=st.booleans(),
+    momentum=st.sampled_from([0.0, 0.5, 0.9, 0.99]),
+    rho=st.sampled_from([0.0, 0.5, 0.9, 0.95, 0.999]),
+    lr=st.sampled_from([1e-3, 0.01, 0.1, 1.0]),
+    epsilon=st.sampled_from([1e-7, 1e-3, 0.0, 1e-12]),
+    size=st.one_of(st.integers(0, 40), st.integers(1, 3 * kernels.CHUNK + 100)),
+    param_cuts=st.lists(st.floats(0, 1), max_size=6),
+    grad_cuts=st.lists(st.floats(0, 1), max_size=6),
+    threads=st.integers(1, 4),
+    steps=st.integers(1, 3),
+    specials=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+))
+
+
+@compiled
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(configs)
+def test_compiled_rule_matches_numpy_bit_for_bit(config):
+    rng = np.random.default_rng(config["seed"])
+    dtype, n = np.dtype(config["dtype"]), config["size"]
+    param = rng.standard_normal(n).astype(dtype)
+    scalars = [np.asarray(dtype.type(x)) for x in (
+        config["lr"], config["rho"], 1 - config["rho"], config["epsilon"], config["momentum"])]
+    slots = [np.abs(rng.standard_normal(n)).astype(dtype) * dtype.type(0.01)]
+    slots.append(rng.standard_normal(n).astype(dtype) * dtype.type(0.01)
+                 if config["centered"] else None)
+    slots.append(rng.standard_normal(n).astype(dtype) * dtype.type(0.01)
+                 if config["momentum"] > 0 else None)
+    expected = [param.copy()] + [None if s is None else s.copy() for s in slots]
+    actual = [param.copy()] + [None if s is None else s.copy() for s in slots]
+    rmsprop.set_kernel("compiled")
+    rmsprop.set_num_threads(config["threads"])
+    for _ in range(config["steps"]):
+        grad = scaled_gradients(rng, n, dtype, config["specials"])
+        with np.errstate(all="ignore"):
+            reference_step(*expected[:1], grad, *expected[1:], scalars)
+        params = split(actual[0], [int(c * n) for c in config["param_cuts"]]) if n else actual[0]
+        grads = split(grad, [int(c * n) for c in config["grad_cuts"]]) if n else grad
+        assert kernel_choice.fused_rmsprop(params, grads, *actual[1:], *scalars)
+    for name, e, a in zip(["param", "velocity", "average_grad", "momentum"], expected, actual):
+        if e is not None:
+            assert_same_bits(e, a, f"{name} ({config['dtype']})")
+
+
+@compiled
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_thread_count_does_not_change_results(dtype):
+    # Large enough for 7 threads of MIN_PER_THREAD elements each, and an odd
+    # size so that the parts do not split evenly.
+    n = 7 * kernel_choice.kernel_info()["min_elements_per_thread"] + 1237
+    rng = np.random.default_rng(5)
+    grad = scaled_gradients(rng, n, dtype, specials=True)
+    start = rng.standard_normal(n).astype(dtype)
+    scalars = [np.dtype(dtype).type(x) for x in (0.01, 0.9, 0.1, 1e-7, 0.9)]
+    results = []
+    for threads in (1, 2, 3, 7):
+        rmsprop.set_num_threads(threads)
+        rmsprop.set_kernel("compiled")
+        state = [start.copy(), np.zeros(n, dtype), np.zeros(n, dtype), np.zeros(n, dtype)]
+        for _ in range(2):
+            assert kernel_choice.fused_rmsprop(state[0], grad, *state[1:], *scalars)
+        results.append(state)
+    expected = [start.copy(), np.zeros(n, dtype), np.zeros(n, dtype), np.zeros(n, dtype)]
+    for _ in range(2):
+        with np.errstate(all="ignore"):
+            reference_step(expected[0], grad, *expected[1:], scalars)
+    for state in results:
+        for e, a in zip(expected, state):
+            assert_same_bits(e, a, dtype)
+
+
+@compiled
+def test_compiled_kernel_declines_what_it_does_not_handle():
+    rmsprop.set_kernel("compiled")
+    scalars = [np.float32(x) for x in (0.01, 0.9, 0.1, 1e-7, 0.0)]
+    p16 = np.ones(4, np.float16)
+    assert not kernel_choice.fused_rmsprop(p16, p16.copy(), np.zeros(4, np.float16), None,
+                                           None, *scalars)
+    p = np.ones(8, np.float32)
+    v = np.zeros(8, np.float32)
+    read_only = np.ones(8, np.float32)
+    read_only.flags.writeable = False
+    # a float64 gradient for float32 slots, a non-contiguous gradient, a
+    # read-only parameter (never written: it may be memory R shares)
+    for params, grads in ((p, np.ones(8)), (p, np.ones(16, np.float32)[::2]),
+                          (read_only, np.ones(8, np.float32))):
+        assert not kernel_choice.fused_rmsprop(params, grads, v, None, None, *scalars)
+    assert (p == 1).all() and (v == 0).all()
+
+
+def test_the_compiled_kernel_is_built_where_a_compiler_is():
+    # `pip install` (make setup) builds it whenever a C compiler and Python's
+    # headers are there; it is only optional where they are not.
+    compiler = sysconfig.get_config_var("CC") or "cc"
+    headers = os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))
+    if shutil.which(compiler.split()[0]) is None or not headers:
+        pytest.skip("no C compiler or no Python headers here")
+    assert kernel_choice.compiled_available(), kernel_choice.kernel_info()["compiled_error"]
+
+
+# ---------------------------------------------------------------------------
+# Whole optimizer steps, both kernels
+# ---------------------------------------------------------------------------
+optimizer_configs = st.fixed_dictionaries(dict(
+    dtype=st.sampled_from(["float32", "float64"]),
+    centered=st.booleans(),
+    momentum=st.sampled_from([0.0, 0.9]),
+    extra=st.sampled_from([{}, {"weight_decay": 0.01}, {"clipvalue": 0.1}, {"clipnorm": 1.0},
+                           {"global_clipnorm": 1.0}, {"use_ema": True},
+                           {"gradient_accumulation_steps": 2}, {"loss_scale_factor": 8.0}]),
+    variables=st.booleans(),
+    shapes=st.sampled_from([[(5000,)], [(1000,)] * 40, [(100, 100)] * 5, [(7,), (3, 4), (40000,)],
+                            [(70000,)]]),
+    steps=st.integers(1, 3),
+    seed=st.integers(0, 2**32 - 1),
+))
+
+
+def run_optimizer(kernel, config):
+    rng = np.random.default_rng(config["seed"])
+    dtype = config["dtype"]
+    init = [rng.standard_normal(s).astype(dtype) for s in config["shapes"]]
+    grads = [[scaled_gradients(rng, int(np.prod(s)), dtype, False).reshape(s)
+              for s in config["shapes"]] for _ in range(config["steps"])]
+    rmsprop.set_kernel(kernel)
+    with rmsprop.config.floatx_scope(dtype):
+        params = ([rmsprop.Variable(p.copy(), name=f"v{i}") for i, p in enumerate(init)]
+                  if config["variables"] else [p.copy() for p in init])
+        opt = rmsprop.RMSprop(learning_rate=0.01, centered=config["centered"],
+                              momentum=config["momentum"], **config["extra"])
+        for step_grads in grads:
+            opt.apply(step_grads, params)
+    values = [np.asarray(p.numpy() if isinstance(p, rmsprop.Variable) else p) for p in params]
+    return values + [v.numpy() for v in opt.variables]
+
+
+@compiled
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(optimizer_configs)
+def test_optimizer_steps_are_the_same_with_either_kernel(config):
+    expected = run_optimizer("numpy", config)
+    actual = run_optimizer("compiled", config)
+    for index, (e, a) in enumerate(zip(expected, actual)):
+        if e.dtype.kind == "f":
+            assert_same_bits(e, a, f"value {index}")
+        else:
+            assert np.array_equal(e, a)
+
+
+# ---------------------------------------------------------------------------
+# Settings
+# ---------------------------------------------------------------------------
+def test_kernel_info_says_which_kernel_runs(monkeypatch):
+    monkeypatch.delenv("RMSPROP_KERNEL", raising=False)
+    rmsprop.set_kernel("numpy")
+    info = rmsprop.kernel_info()
+    assert info["kernel"] == "numpy" and info["chosen_by"] == "set_kernel()"
+    rmsprop.set_kernel(None)
+    expected = "compiled" if kernel_choice.compiled_available() else "numpy"
+    assert rmsprop.kernel_info()["kernel"] == expected
+    monkeypatch.setenv("RMSPROP_KERNEL", "numpy")
+    assert rmsprop.kernel_info()["kernel"] == "numpy"
+    assert rmsprop.kernel_info()["chosen_by"] == "RMSPROP_KERNEL"
+
+
+def test_numpy_kernel_forced_does_not_call_the_compiled_one(monkeypatch):
+    calls = []
+    monkeypatch.setattr(kernel_choice, "_fused", type("Spy", (), {
+        "rmsprop": staticmethod(lambda *a: calls.append(a)), "MIN_PER_THREAD": 1,
+        "__file__": "spy"}))
+    rmsprop.set_kernel("numpy")
+    w = rmsprop.Variable(np.ones(3, np.float32))
+    rmsprop.RMSprop().apply([np.ones(3, np.float32)], [w])
+    assert calls == []
+    rmsprop.set_kernel("compiled")
+    rmsprop.RMSprop().apply([np.ones(3, np.float32)], [rmsprop.Variable(np.ones(3, np.float32))])
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("bad", ["fast", "", 1, 3.5])
+def test_set_kernel_rejects_unknown_names(bad):
+    with pytest.raises(ValueError, match="`kernel` must be one of 'numpy', 'compiled'"):
+        rmsprop.set_kernel(bad)
+
+
+def test_bad_environment_kernel_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("RMSPROP_KERNEL", "gpu")
+    with pytest.raises(ValueError, match="RMSPROP_KERNEL must be one of .* got 'gpu'"):
+        rmsprop.kernel_info()
+
+
+def test_compiled_kernel_unavailable_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(kernel_choice, "_fused", None)
+    monkeypatch.setattr(kernel_choice, "_IMPORT_ERROR", "ImportError: not built")
+    with pytest.raises(ValueError, match="not available .ImportError: not built"):
+        rmsprop.set_kernel("compiled")
+    monkeypatch.delenv("RMSPROP_KERNEL", raising=False)
+    assert rmsprop.kernel_info()["kernel"] == "numpy"
+    assert rmsprop.kernel_info()["available"] == ["numpy"]
+
+
+def test_thread_settings(monkeypatch):
+    monkeypatch.delenv("RMSPROP_NUM_THREADS", raising=False)
+    rmsprop.set_num_threads(None)
+    default = rmsprop.num_threads()
+    assert 1 <= default <= 8
+    monkeypatch.setenv("RMSPROP_NUM_THREADS", "3")
+    assert rmsprop.num_threads() == 3
+    rmsprop.set_num_threads(5.0)          # R passes whole numbers as doubles
+    assert rmsprop.num_threads() == 5
+    assert rmsprop.kernel_info()["threads"] == 5
+    rmsprop.set_num_threads(None)
+    assert rmsprop.num_threads() == 3
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True, "4", float("nan")])
+def test_set_num_threads_rejects_bad_counts(bad):
+    with pytest.raises(ValueError, match=r"`count` must be a whole number of at least 1; got"):
+        rmsprop.set_num_threads(bad)
+
+
+def test_bad_environment_thread_count_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("RMSPROP_NUM_THREADS", "many")
+    with pytest.raises(ValueError, match="RMSPROP_NUM_THREADS must be .* got 'many'"):
+        rmsprop.num_threads()
+
+
+# ---------------------------------------------------------------------------
+# Fork safety
+# ---------------------------------------------------------------------------
+@compiled
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() here")
+def test_steps_with_threads_then_fork(tmp_path):
+    n = 4 * kernel_choice.kernel_info()["min_elements_per_thread"]
+    rng = np.random.default_rng(3)
+    grads = [scaled_gradients(rng, n, "float32", False) for _ in range(3)]
+
+    def steps(kernel, count):
+        rmsprop.set_kernel(kernel)
+        rmsprop.set_num_threads(4)
+        w = rmsprop.Variable(np.linspace(-1, 1, n, dtype=np.float32))
+        opt = rmsprop.RMSprop(learning_rate=0.01, momentum=0.9)
+        for g in grads[:count]:
+            opt.apply([g], [w])
+        return w, opt
+
+    expected, _ = steps("numpy", 3)
+    w, opt = steps("compiled", 1)            # threads have run in the parent
+    out = tmp_path / "child.npy"
+    pid = os.fork()
+    if pid == 0:                             # child: two more steps on 4 threads
+        code = 1
+        try:
+            for g in grads[1:]:
+                opt.apply([g], [w])
+            np.save(out, w.numpy())
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert_same_bits(expected.numpy(), np.load(out), "child")
+    for g in grads[1:]:                      # the parent goes on as well
+        opt.apply([g], [w])
+    assert_same_bits(expected.numpy(), w.numpy(), "parent")
