@@ -203,6 +203,9 @@ optimizer_loss_scale <- function(inner_optimizer, initial_scale = 32768,
 # Setting `learning_rate` from R goes through the same conversion as
 # optimizer_rmsprop(); everything else is reticulate's.
 
+count_arguments <- c("ema_overwrite_frequency", "gradient_accumulation_steps",
+                     "dynamic_growth_steps")
+
 #' @export
 `$<-.rmsprop.base_optimizer.BaseOptimizer` <- function(x, name, value) { # nolint: object_name.
   set_attribute(x, name, value)
@@ -215,6 +218,9 @@ optimizer_loss_scale <- function(inner_optimizer, initial_scale = 32768,
 
 set_attribute <- function(x, name, value) {
   if (identical(name, "learning_rate")) value <- as_py_learning_rate(value, "learning_rate")
+  # Counts reach Python as integers, as from the constructors (the engine
+  # checks every value as its constructor does).
+  if (name %in% count_arguments && is.numeric(value)) value <- check_count(value, name)
   py_try(reticulate::py_set_attr(x, name, value))
   invisible(x)
 }

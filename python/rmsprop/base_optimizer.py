@@ -47,10 +47,81 @@ def _variable_name(variable, index):
     return variable.name if isinstance(variable, Variable) else f"variable_{index}"
 
 
+def _check_clip(name):
+    def check(optimizer, value):
+        value = check_float(name, value, low=0, low_open=True, optional=True)
+        if value is not None:
+            for other in _CLIP_ARGUMENTS:
+                if other != name and getattr(optimizer, other, None) is not None:
+                    raise ValueError(
+                        f"Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be "
+                        f"set; `{other}` is {getattr(optimizer, other)}, so `{name}` cannot be "
+                        f"set to {describe(value)} (set `{other}` to None first).")
+        return value
+    return check
+
+
+def _check_accumulation(optimizer, value):
+    if value not in (None, 0) or isinstance(value, bool):
+        value = check_int("gradient_accumulation_steps", value, low=2)
+    if value:
+        _check_slots_exist(optimizer, "gradient_accumulation_steps", value,
+                           "gradient_accumulator", "gradient accumulators")
+    return value
+
+
+def _check_use_ema(optimizer, value):
+    value = check_bool("use_ema", value)
+    if value:
+        _check_slots_exist(optimizer, "use_ema", value, "average",
+                           "moving averages of the variables")
+    return value
+
+
+def _check_slots_exist(optimizer, name, value, kind, what):
+    """Setting `name` to `value` needs slots `kind`: refused once the
+    optimizer is built without them (Keras creates slots in `build()` only)."""
+    if getattr(optimizer, "built", False) and kind not in optimizer._slot_variables:
+        raise ValueError(f"`{name}` cannot be set to {describe(value)} after optimizer "
+                         f"'{optimizer.name}' is built: that needs {what}, which are created "
+                         f"when the optimizer is built. Set `{name}` before the first step, or "
+                         "create a new optimizer.")
+
+
+_CLIP_ARGUMENTS = ("clipnorm", "clipvalue", "global_clipnorm")
+
+
 class BaseOptimizer:
-    """Keras' optimizer base class, for NumPy arrays and `rmsprop.Variable`s."""
+    """Keras' optimizer base class, for NumPy arrays and `rmsprop.Variable`s.
+
+    Hyperparameters are plain attributes, settable after construction as in
+    Keras; every assignment is checked as the constructor checks the argument
+    (`_HYPERPARAMETERS`), so a bad value is an error, never a NaN later.
+    """
 
     _default_name = "optimizer"
+
+    # name -> check(optimizer, value) returning the value to store.
+    _HYPERPARAMETERS = {
+        "name": lambda opt, v: check_name("name", v),
+        "weight_decay": lambda opt, v: check_float("weight_decay", v, low=0, optional=True),
+        "clipnorm": _check_clip("clipnorm"),
+        "clipvalue": _check_clip("clipvalue"),
+        "global_clipnorm": _check_clip("global_clipnorm"),
+        "use_ema": _check_use_ema,
+        "ema_momentum": lambda opt, v: check_float("ema_momentum", v, low=0, high=1),
+        "ema_overwrite_frequency": lambda opt, v: check_int("ema_overwrite_frequency", v,
+                                                            low=1, optional=True),
+        "loss_scale_factor": lambda opt, v: check_float("loss_scale_factor", v, low=0,
+                                                        low_open=True, optional=True),
+        "gradient_accumulation_steps": _check_accumulation,
+    }
+
+    def __setattr__(self, name, value):
+        check = self._HYPERPARAMETERS.get(name)
+        if check is not None:
+            value = check(self, value)
+        object.__setattr__(self, name, value)
 
     def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, use_ema=False, ema_momentum=0.99,
@@ -80,10 +151,6 @@ class BaseOptimizer:
                                                  ema_overwrite_frequency, low=1, optional=True)
         self.loss_scale_factor = check_float("loss_scale_factor", loss_scale_factor, low=0,
                                              low_open=True, optional=True)
-        if (gradient_accumulation_steps not in (None, 0)
-                or isinstance(gradient_accumulation_steps, bool)):
-            check_int("gradient_accumulation_steps", gradient_accumulation_steps, low=2)
-            gradient_accumulation_steps = int(gradient_accumulation_steps)
         self.gradient_accumulation_steps = gradient_accumulation_steps
 
         self._iterations = Variable(0, dtype="int64", name="iteration")
@@ -273,8 +340,10 @@ class BaseOptimizer:
         if isinstance(self._learning_rate, Variable):
             result.append(self._learning_rate)
         if self.built:
-            for kind in self._all_slot_kinds():
-                result.extend(self._slot_variables[kind])
+            # The slots made at build, in that order, even if a hyperparameter
+            # changed since (Keras keeps them too).
+            for slots in self._slot_variables.values():
+                result.extend(slots)
         return result
 
     # ------------------------------------------------------------------

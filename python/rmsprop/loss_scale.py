@@ -48,6 +48,21 @@ class LossScaleOptimizer:
         self._finite_flags = np.empty(CHUNK, dtype=bool)
         self._lock = threading.RLock()     # one step at a time, as the inner optimizer
 
+    def __setattr__(self, name, value):
+        # Checked as in the constructor; the inner optimizer's arguments
+        # belong to it (set here, they would be silently ignored).
+        if name == "initial_scale":
+            value = check_float("initial_scale", value, low=0, low_open=True)
+        elif name == "dynamic_growth_steps":
+            value = check_int("dynamic_growth_steps", value, low=1)
+        elif name == "name":
+            value = check_name("name", value)
+        elif name != "learning_rate" and name in _BASE_ARGUMENTS or name in getattr(
+                type(getattr(self, "inner_optimizer", None)), "_HYPERPARAMETERS", ()):
+            raise AttributeError(f"`{name}` belongs to the inner optimizer: set "
+                                 f"`inner_optimizer.{name}` instead.")
+        object.__setattr__(self, name, value)
+
     # -- what Keras users reach through the wrapper --------------------------
     @property
     def built(self):

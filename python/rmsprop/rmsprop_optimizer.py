@@ -2,10 +2,25 @@
 
 import numpy as np
 
-from .base_optimizer import BaseOptimizer
+from .base_optimizer import BaseOptimizer, _check_slots_exist
 from .checks import check_bool, check_float
 from .kernel_choice import rmsprop_rule
 from .registry import register
+
+
+def _check_momentum(optimizer, value):
+    value = check_float("momentum", value, low=0)
+    if value > 0:
+        _check_slots_exist(optimizer, "momentum", value, "momentum", "momentum slots")
+    return value
+
+
+def _check_centered(optimizer, value):
+    value = check_bool("centered", value)
+    if value:
+        _check_slots_exist(optimizer, "centered", value, "average_gradient",
+                           "average-gradient slots")
+    return value
 
 
 @register("optimizer")
@@ -18,6 +33,14 @@ class RMSprop(BaseOptimizer):
     """
 
     _default_name = "rmsprop"
+
+    _HYPERPARAMETERS = dict(
+        BaseOptimizer._HYPERPARAMETERS,
+        rho=lambda opt, v: check_float("rho", v, low=0, high=1),
+        epsilon=lambda opt, v: check_float("epsilon", v, low=0),
+        momentum=lambda opt, v: _check_momentum(opt, v),
+        centered=lambda opt, v: _check_centered(opt, v),
+    )
 
     # The rule over flat arrays (see `kernels.rmsprop_rule` for its
     # signature): the compiled kernel when it runs, else the NumPy one

@@ -113,3 +113,19 @@ test_that("an R function is a learning rate called with no arguments", {
   opt2$learning_rate <- function() 0.125
   expect_identical(opt2$learning_rate, 0.125)
 })
+
+test_that("hyperparameters set with $<- are checked as the constructor checks them", {
+  skip_if_no_engine()
+  opt <- optimizer_rmsprop()
+  expect_error(opt$rho <- 2, "`rho`", class = "rmsprop_engine_error")
+  expect_error(opt$centered <- "yes", "`centered`", class = "rmsprop_engine_error")
+  expect_identical(opt$rho, 0.9)
+  # whole numbers reach Python as integers, as from optimizer_rmsprop()
+  opt$ema_overwrite_frequency <- 2
+  expect_identical(opt$ema_overwrite_frequency, 2L)
+  expect_error(opt$ema_overwrite_frequency <- 2.5, "ema_overwrite_frequency",
+               class = "rmsprop_argument_error")
+  optimizer_apply(opt, 1, 0)
+  # slots are made when the optimizer is built: momentum cannot be added later
+  expect_error(opt$momentum <- 0.9, "`momentum` cannot be set", class = "rmsprop_engine_error")
+})
