@@ -233,7 +233,15 @@ class Variable(np.lib.mixins.NDArrayOperatorsMixin):
 
     @property
     def value(self):
-        """The current storage (not a copy)."""
+        """The current storage (not a copy): writing into it changes the variable.
+
+        Building an optimizer on the variable moves its storage into the
+        optimizer's flat buffer (so that many small tensors update as one),
+        once, at build time; an array taken from `value` before that keeps
+        the old numbers and no longer follows the variable. Read `value`
+        after building (or at each use); from then on it stays the same
+        array until another optimizer is built on the variable.
+        """
         return self._value
 
     def numpy(self):

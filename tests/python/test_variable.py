@@ -431,3 +431,30 @@ def test_members_gathered_chunk_by_chunk_match_gathering_first(config, layout, k
     assert isinstance(chunked, PackedGradients) == (layout == "C")
     if chunked is not None and kind == "array":
         assert chunked.with_params(packed, np.empty(0, np.float32)) is not None
+
+
+def test_value_is_the_storage_and_moves_once_when_an_optimizer_is_built():
+    # The documented promise of `Variable.value` (issue 10, section 6).
+    w = rmsprop.Variable([1.0, 2.0], name="w")
+    before_build = w.value
+    before_build[0] = 5.0                     # the storage itself: writes show
+    assert w.numpy()[0] == 5.0
+    optimizer = rmsprop.RMSprop(learning_rate=0.1)
+    optimizer.build([w])
+    assert not np.shares_memory(before_build, w.value)   # moved at build ...
+    assert before_build.tolist() == [5.0, 2.0]           # ... keeping the old numbers
+    after_build = w.value
+    for _ in range(3):
+        optimizer.apply([np.ones(2)], [w])
+    assert w.value is after_build                        # ... and not again while training
+    assert after_build.tolist() == w.numpy().tolist()
+    after_build[1] = -1.0
+    assert w.numpy()[1] == -1.0
+    # A second optimizer built on it moves it again, and the first one
+    # still updates the variable where it now lives.
+    second = rmsprop.RMSprop(learning_rate=0.1)
+    second.build([w])
+    assert not np.shares_memory(after_build, w.value)
+    value = w.numpy()
+    optimizer.apply([np.ones(2)], [w])
+    assert not np.array_equal(w.numpy(), value)
