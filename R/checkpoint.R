@@ -1,13 +1,17 @@
 #' Save an optimizer to a file and load it back
 #'
 #' `save_optimizer()` writes the optimizer's class, config and state (every
-#' optimizer variable, and the shapes and dtypes of the variables it was
-#' built on) to one `.npz` file, atomically. `load_optimizer()` rebuilds it.
+#' optimizer variable, and the names, shapes and dtypes of the variables it was
+#' built on) to one file (checkpoint format 2), atomically: a new file gets
+#' the permissions the umask gives, an existing one keeps its own, and file
+#' and directory are synced before it returns. `load_optimizer()` rebuilds the
+#' optimizer, checking everything in the file first; it also reads files of
+#' format 1 (written by earlier versions).
 #' The files are the engine's checkpoints: interchangeable with Python's
 #' `rmsprop.save_optimizer()` / `rmsprop.load_optimizer()`.
 #'
 #' A loaded optimizer takes up the saved state when it is built on variables
-#' of the same shapes and dtypes, in the same order: for an optimizer driven
+#' of the same names, shapes and dtypes, in the same order: for an optimizer driven
 #' by [optimizer_apply()], at the next `optimizer_apply()` call (with the
 #' parameters as they were when it was saved, training continues exactly as
 #' it would have without the save). An optimizer whose learning rate is a
@@ -20,8 +24,16 @@
 #'   name besides the engine's own (e.g. a Python `LearningRateSchedule`
 #'   subclass, by its class name), as Keras' `custom_objects`. Loading never
 #'   imports a module or builds a class just because the file names it.
+#' @param check_names `TRUE` (the default): the loaded optimizer refuses to be
+#'   built on variables whose names differ from the saved ones (an error naming
+#'   both lists; same shapes in another order would silently swap their
+#'   state). `FALSE` accepts other names (shapes and dtypes are still checked).
 #' @return `save_optimizer()`: the absolute path, invisibly.
-#'   `load_optimizer()`: the optimizer.
+#'   `load_optimizer()`: the optimizer. Any problem with the file (missing,
+#'   truncated, damaged, not a checkpoint, state the optimizer cannot take) is
+#'   an error of class `rmsprop_checkpoint_error` naming the file and the
+#'   field. The format is described in `docs/checkpoint-format.md` of the
+#'   source; files are the same from R and Python.
 #' @export
 #' @examplesIf rmsprop::engine_available()
 #' opt <- optimizer_rmsprop(learning_rate = 0.1, momentum = 0.9)
@@ -46,7 +58,7 @@ save_optimizer <- function(optimizer, path) {
 
 #' @rdname save_optimizer
 #' @export
-load_optimizer <- function(path, custom_objects = NULL) {
+load_optimizer <- function(path, custom_objects = NULL, check_names = TRUE) {
   path <- check_path(path, "path")
   if (!is.null(custom_objects) &&
         (!is.list(custom_objects) || length(custom_objects) == 0L ||
@@ -56,8 +68,21 @@ load_optimizer <- function(path, custom_objects = NULL) {
       describe_value(custom_objects)
     ), class = "rmsprop_argument_error")
   }
-  if (!file.exists(path)) {
-    rmsprop_abort(sprintf("`path`: no checkpoint at '%s'.", path), class = "rmsprop_argument_error")
+  if (!is.logical(check_names) || length(check_names) != 1L || is.na(check_names)) {
+    arg_error("check_names", "TRUE or FALSE", check_names)
   }
-  py_try(engine()$load_optimizer(path, custom_objects = custom_objects))
+  if (!file.exists(path)) {
+    rmsprop_abort(sprintf("`path`: no checkpoint at '%s'.", path),
+                  class = c("rmsprop_checkpoint_error", "rmsprop_argument_error"))
+  }
+  tryCatch(
+    engine()$load_optimizer(path, custom_objects = custom_objects, check_names = check_names),
+    rmsprop.checkpoint.CheckpointError = function(e) {
+      rmsprop_abort(python_message(e),
+                    class = c("rmsprop_checkpoint_error", "rmsprop_engine_error"))
+    },
+    python.builtin.BaseException = function(e) {
+      rmsprop_abort(python_message(e), class = "rmsprop_engine_error")
+    }
+  )
 }

@@ -7,7 +7,7 @@
 """
 
 from . import schedules
-from .checkpoint import load_optimizer, save_optimizer
+from .checkpoint import CheckpointError, load_optimizer, save_optimizer
 from .config import floatx, set_floatx
 from .kernel_choice import kernel_info, num_threads, set_kernel, set_num_threads
 from .loss_scale import LossScaleOptimizer
@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "RMSprop", "LossScaleOptimizer", "Variable", "schedules", "floatx", "set_floatx",
-    "save_optimizer", "load_optimizer", "apply_to_values", "finalized_values", "__version__",
+    "save_optimizer", "load_optimizer", "CheckpointError",
+    "apply_to_values", "finalized_values", "__version__",
     "kernel_info", "set_kernel", "set_num_threads", "num_threads",
 ]

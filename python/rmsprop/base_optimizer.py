@@ -164,7 +164,7 @@ class BaseOptimizer:
         # after the other, as if called in turn (never interleaved).
         self._lock = threading.RLock()
         self._param_override = None     # plain arrays used by stateless_apply
-        self._pending_state = None      # optimizer variables restored from a checkpoint
+        self._pending_checkpoint = None  # checkpoint state waiting for build (checkpoint.py)
 
     # ------------------------------------------------------------------
     # Learning rate and iterations
@@ -269,8 +269,10 @@ class BaseOptimizer:
         if self.built:
             raise ValueError(f"Optimizer '{self.name}' is already built; create a new optimizer "
                              "to train other variables.")
+        pending = self._pending_checkpoint
         if compute_dtype is None:
-            compute_dtype = config.floatx()
+            # A loaded optimizer computes as it did when it was saved.
+            compute_dtype = (pending and pending.compute_dtype) or config.floatx()
         elif compute_dtype not in _FLOAT_DTYPES and not (
                 isinstance(compute_dtype, (type, np.dtype))
                 and np.dtype(compute_dtype).name in _FLOAT_DTYPES):
@@ -304,16 +306,18 @@ class BaseOptimizer:
         self._decays = [not (id(v) in excluded_ids or
                              any(re.search(p, self._names[i]) for p in excluded_names))
                         for i, v in enumerate(variables)]
+        self._compute_dtype = np.dtype(compute_dtype)
         self.built = True
-        if self._pending_state is not None:
+        if pending is not None:
+            self._pending_checkpoint = None
             try:
-                self._restore_variables(self._pending_state)
+                pending.adopt(self)
             except Exception:
                 # Stay unbuilt, checkpoint still pending, so the caller can retry
                 # with the right variables.
                 self.built = False
+                self._pending_checkpoint = pending
                 raise
-            self._pending_state = None
 
     def _check_trainable(self, variable, index):
         if isinstance(variable, Variable):
@@ -648,55 +652,52 @@ class BaseOptimizer:
                                                             custom_objects=custom_objects)
         return cls(**config)
 
-    def _variable_specs(self):
-        return [{"name": n, "shape": list(s), "dtype": d.name}
-                for n, s, d in zip(self._names, self._shapes, self._dtypes)]
+    # -- checkpoint state: read and validated by checkpoint.py -------------
+    # What an exact resume needs beyond get_config(), as plain values (see
+    # docs/checkpoint-format.md). checkpoint.py checks a loaded state against
+    # this optimizer before handing it back; these two methods only move it.
+    def _checkpoint_state(self):
+        """A dict: "iterations" (the raw count), "learning_rate_dtype" (None for a
+        schedule or callable), "excluded_names", "excluded_variables" (names of
+        variables given to exclude_from_weight_decay while unbuilt), and, once
+        built, "built": True, "compute_dtype", "names", "shapes", "dtypes",
+        "excluded" (positions exempt from weight decay) and "slots" ({kind: one
+        array per variable} in `_all_slot_kinds()` order, the live storage)."""
+        if self._pending_checkpoint is not None:
+            return self._pending_checkpoint.state
+        rate = self._learning_rate
+        excluded_variables, excluded_names = self._exclude_from_decay
+        state = {"iterations": self._raw_iterations(),
+                 "learning_rate_dtype": rate.dtype if isinstance(rate, Variable) else None,
+                 "excluded_names": list(excluded_names), "built": self.built}
+        if not self.built:
+            state["excluded_variables"] = [_variable_name(v, i)
+                                           for i, v in enumerate(excluded_variables)]
+            return state
+        state.update(
+            compute_dtype=self._compute_dtype.name, names=list(self._names),
+            shapes=[list(shape) for shape in self._shapes],
+            dtypes=[dtype.name for dtype in self._dtypes],
+            excluded=[i for i, decays in enumerate(self._decays) if not decays],
+            slots={kind: [v.value for v in self._slot_variables[kind]]
+                   for kind in self._all_slot_kinds()})
+        return state
 
-    def _checkpoint_payload(self):
-        """(variable specs or None when unbuilt, values of `variables`) for a checkpoint."""
-        if self._pending_state is not None:
-            return self._pending_state["variable_specs"], self._pending_state["values"]
-        specs = self._variable_specs() if self.built else None
-        return specs, [v.numpy() for v in self.variables]
-
-    def _restore_checkpoint(self, specs, values):
-        """Take checkpointed values now, or when built on variables matching `specs`."""
-        state = {"variable_specs": specs, "values": values}
-        if specs is None:
-            self._assign_state(values)
-        elif self.built:
-            self._restore_variables(state)
-        else:
-            # The counters exist before building: take them now, so that
-            # `iterations` and a schedule's rate are right straight away;
-            # the slots follow when the optimizer is built.
-            self._assign_state(values, leading_only=True)
-            self._pending_state = state
-
-    def _assign_state(self, values, leading_only=False):
-        """Assign checkpointed `values` to `self.variables`, in order: all of
-        them, or with `leading_only` those that exist so far."""
-        own = self.variables
-        if len(values) != len(own) and not (leading_only and len(values) > len(own)):
-            raise ValueError(f"The checkpoint holds {len(values)} optimizer variables; this "
-                             f"optimizer has {len(own)}.")
-        for variable, value in zip(own, values):
-            variable.assign(value)
-
-    def _restore_variables(self, state):
-        """Adopt checkpointed optimizer variables once built on matching variables."""
-        expected = state["variable_specs"]
-        actual = self._variable_specs()
-        if len(expected) != len(actual):
-            raise ValueError(f"The checkpoint was saved for {len(expected)} variables; the "
-                             f"optimizer is being built on {len(actual)}.")
-        for index, (want, got) in enumerate(zip(expected, actual)):
-            if want["shape"] != got["shape"] or want["dtype"] != got["dtype"]:
-                raise ValueError(
-                    f"Variable {index} ('{got['name']}') has shape {tuple(got['shape'])} and "
-                    f"dtype {got['dtype']}, but the checkpoint holds shape "
-                    f"{tuple(want['shape'])} and dtype {want['dtype']} for it.")
-        self._assign_state(state["values"])
+    def _restore_checkpoint_state(self, state, pending=None):
+        """Take a checked state: the counter now; the rest now if built, else
+        `pending.adopt(self)` runs when `build()` has made the slots (and
+        `pending.compute_dtype` is the default compute dtype of that build)."""
+        self._iterations.value[()] = state["iterations"]
+        if not state["built"]:
+            return
+        if pending is not None:
+            self._pending_checkpoint = pending
+            return
+        excluded = set(state["excluded"])
+        self._decays = [i not in excluded for i in range(len(self._decays))]
+        for kind, arrays in state["slots"].items():
+            for variable, array in zip(self._slot_variables[kind], arrays):
+                np.copyto(variable.value, array)
 
     def __repr__(self):
         return (f"<{type(self).__name__} name={self.name!r} learning_rate={self.learning_rate!r} "

@@ -139,17 +139,6 @@ class LossScaleOptimizer:
             inner = inner_class.from_config(inner.get("config"), custom_objects=custom_objects)
         return cls(inner, **config)
 
-    def _checkpoint_payload(self):
-        specs, values = self.inner_optimizer._checkpoint_payload()
-        return specs, [self.step_counter.numpy(), self.dynamic_scale.numpy()] + list(values)
-
-    def _restore_checkpoint(self, specs, values):
-        if len(values) < 2:
-            raise ValueError("The checkpoint holds too few variables for a LossScaleOptimizer.")
-        self.step_counter.assign(values[0])
-        self.dynamic_scale.assign(values[1])
-        self.inner_optimizer._restore_checkpoint(specs, values[2:])
-
     def __repr__(self):
         return (f"<LossScaleOptimizer name={self.name!r} dynamic_scale="
                 f"{float(self.dynamic_scale.value)} inner={self.inner_optimizer!r}>")

@@ -254,7 +254,8 @@ def test_checkpoint_saved_in_r_resumes_in_python(r, tmp_path):
         grads = [_gradients(step)[0]]
         ro.globalenv["g0"] = to_r(grads[0])
         r("params <- optimizer_apply(opt, list(w = g0), params)")
-        python_params = rmsprop.apply_to_values(python_opt, grads, python_params)
+        # The variable's name is part of the checkpoint: "w" in R, so here too.
+        python_params = rmsprop.apply_to_values(python_opt, grads, python_params, names=["w"])
     assert np.array_equal(np.array(r("params$w")).reshape(3, 4, order="F"), python_params[0])
 
 
@@ -265,17 +266,18 @@ def test_checkpoint_saved_in_python_resumes_in_r(r, tmp_path):
     python_opt = rmsprop.RMSprop(learning_rate=schedule, gradient_accumulation_steps=2)
     params = [init[1]]
     for step in range(5):
-        params = rmsprop.apply_to_values(python_opt, [_gradients(step)[1]], params)
+        params = rmsprop.apply_to_values(python_opt, [_gradients(step)[1]], params, names=["b"])
     rmsprop.save_optimizer(python_opt, path)
     r(f"opt <- load_optimizer('{path}')")
     ro.globalenv["p0"] = to_r(params[0])
-    r("params <- list(p0)")
+    # The variable's name is part of the checkpoint: "b" in Python, so here too.
+    r("params <- list(b = p0)")
     for step in range(5, 9):
         grads = [_gradients(step)[1]]
         ro.globalenv["g0"] = to_r(grads[0])
-        r("params <- optimizer_apply(opt, list(g0), params)")
-        params = rmsprop.apply_to_values(python_opt, grads, params)
-    assert np.array_equal(np.array(r("params[[1]]")), params[0])
+        r("params <- optimizer_apply(opt, list(b = g0), params)")
+        params = rmsprop.apply_to_values(python_opt, grads, params, names=["b"])
+    assert np.array_equal(np.array(r("params$b")), params[0])
 
 
 @pytest.mark.parametrize("call, argument", [

@@ -75,3 +75,38 @@ test_that("a user's Python schedule loads only through custom_objects", {
   expect_error(load_optimizer(path, custom_objects = "Halving"), "custom_objects",
                class = "rmsprop_argument_error")
 })
+
+test_that("a damaged file is an rmsprop_checkpoint_error naming file and field", {
+  skip_if_no_engine()
+  opt <- optimizer_rmsprop(momentum = 0.5)
+  p <- optimizer_apply(opt, c(a = 1, b = 2), c(a = 0, b = 0))
+  path <- tempfile(fileext = ".ckpt")
+  on.exit(unlink(path), add = TRUE)
+  save_optimizer(opt, path)
+  bytes <- readBin(path, "raw", file.size(path))
+  writeBin(bytes[seq_len(length(bytes) - 40L)], path)
+  e <- tryCatch(load_optimizer(path), error = identity)
+  expect_s3_class(e, "rmsprop_checkpoint_error")
+  expect_match(conditionMessage(e), basename(path), fixed = TRUE)
+  expect_match(conditionMessage(e), "data")
+  e <- tryCatch(load_optimizer(tempfile()), error = identity)
+  expect_s3_class(e, "rmsprop_checkpoint_error")
+  expect_error(load_optimizer(path, check_names = NA), "check_names",
+               class = "rmsprop_argument_error")
+})
+
+test_that("variables renamed or swapped on resume are refused unless check_names = FALSE", {
+  skip_if_no_engine()
+  opt <- optimizer_rmsprop(learning_rate = 0.1)
+  p <- optimizer_apply(opt, list(a = 1, b = 2), list(a = 0, b = 0))
+  path <- tempfile(fileext = ".ckpt")
+  on.exit(unlink(path), add = TRUE)
+  save_optimizer(opt, path)
+  swapped <- load_optimizer(path)
+  expect_error(optimizer_apply(swapped, list(b = 1, a = 1), list(b = 0, a = 0)),
+               "'a', 'b'.*'b', 'a'")
+  # Opted out, the slots go by position: the first variable takes a's state.
+  relaxed <- load_optimizer(path, check_names = FALSE)
+  expect_identical(unname(optimizer_apply(relaxed, list(b = 1, a = 1), list(b = 0, a = 0))),
+                   unname(optimizer_apply(opt, list(a = 1, b = 1), list(a = 0, b = 0))))
+})

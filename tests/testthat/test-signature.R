@@ -48,5 +48,5 @@ test_that("the other exports have keras3's signatures", {
                    as.pairlist(alist(value = , dtype = NULL, name = NULL)))
   expect_identical(sig(optimizer_apply)[1:4], c("optimizer", "grads", "params", "..."))
   expect_identical(sig(save_optimizer), c("optimizer", "path"))
-  expect_identical(sig(load_optimizer), c("path", "custom_objects"))
+  expect_identical(sig(load_optimizer), c("path", "custom_objects", "check_names"))
 })
