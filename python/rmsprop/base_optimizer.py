@@ -43,6 +43,12 @@ class _StepPlan(NamedTuple):
     ema_overwrite: bool              # the EMA overwrites the variables this step
 
 
+def _dtype_names(dtypes):
+    """[d.name for d in dtypes], with `.name` (slow in NumPy 1.x) read once per dtype."""
+    names = {dtype: dtype.name for dtype in set(dtypes)}
+    return [names[dtype] for dtype in dtypes]
+
+
 def _variable_name(variable, index):
     return variable.name if isinstance(variable, Variable) else f"variable_{index}"
 
@@ -677,7 +683,7 @@ class BaseOptimizer:
         state.update(
             compute_dtype=self._compute_dtype.name, names=list(self._names),
             shapes=[list(shape) for shape in self._shapes],
-            dtypes=[dtype.name for dtype in self._dtypes],
+            dtypes=_dtype_names(self._dtypes),
             excluded=[i for i, decays in enumerate(self._decays) if not decays],
             slots={kind: [v.value for v in self._slot_variables[kind]]
                    for kind in self._all_slot_kinds()})

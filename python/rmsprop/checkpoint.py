@@ -38,7 +38,7 @@ import numpy as np
 
 from . import config as rmsprop_config
 from . import rmsprop_optimizer  # noqa: F401  (registers RMSprop)
-from .base_optimizer import BaseOptimizer
+from .base_optimizer import BaseOptimizer, _dtype_names
 from .checks import describe
 from .loss_scale import LossScaleOptimizer
 from .registry import lookup
@@ -302,21 +302,25 @@ def _check_variables(checks, variables):
             checks.fail(f"state.variables.{field}", f"must be a list of {count} entries "
                         f"(one per name); found {describe(values)}")
     sizes = []
-    checked_shapes = []
     checked_dtypes = []
+    known: Dict[str, np.dtype] = {}
     for index, (shape, dtype) in enumerate(zip(shapes, dtypes)):
-        field = f"state.variables.shapes[{index}]"
-        if not isinstance(shape, list) or len(shape) > _MAX_DIMS:
-            checks.fail(field, f"must be a list of at most {_MAX_DIMS} sizes; "
-                        f"found {describe(shape)}")
+        if type(shape) is not list or len(shape) > _MAX_DIMS:
+            checks.fail(f"state.variables.shapes[{index}]", f"must be a list of at most "
+                        f"{_MAX_DIMS} sizes; found {describe(shape)}")
         size = 1
         for dim in shape:
-            size *= checks.integer(field, dim, 0, _MAX_DIM)
-        dtype = checks.float_dtype(f"state.variables.dtypes[{index}]", dtype)
-        checked_shapes.append(tuple(shape))
+            if type(dim) is not int or not 0 <= dim <= _MAX_DIM:
+                checks.integer(f"state.variables.shapes[{index}]", dim, 0, _MAX_DIM)
+            size *= dim
+        dtype = known.get(dtype) if isinstance(dtype, str) else None
+        if dtype is None:
+            dtype = checks.float_dtype(f"state.variables.dtypes[{index}]", dtypes[index])
+            known[dtypes[index]] = dtype
         checked_dtypes.append(dtype)
         sizes.append(size * dtype.itemsize)
-    return names, checked_shapes, checked_dtypes, sizes
+    # The shapes stay JSON lists (checked above): the optimizer reports its own so.
+    return names, shapes, checked_dtypes, sizes
 
 
 def _check_state(checks, state, optimizer):
@@ -370,8 +374,10 @@ def _check_loss_scale(checks, value, optimizer):
     checks.integer("loss_scale.step_counter", value["step_counter"], 0,
                    optimizer.dynamic_growth_steps - 1)
     scale = value["dynamic_scale"]
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) \
-            or not math.isfinite(scale) or scale <= 0 or float(np.float32(scale)) != scale:
+    with np.errstate(over="ignore"):
+        exact = isinstance(scale, float) and float(np.float32(scale)) == scale
+    if not exact or isinstance(scale, bool) or not isinstance(scale, (int, float)) \
+            or not math.isfinite(scale) or scale <= 0:
         checks.fail("loss_scale.dynamic_scale", "must be a positive finite float32 number; "
                     f"found {describe(scale)}")
     return value
@@ -388,7 +394,8 @@ def _rebuild(checks, class_name, config, custom_objects, rate_dtype):
     try:
         # A numeric rate is stored in floatx at construction, as Keras does;
         # rebuild it in the dtype it had.
-        with rmsprop_config.floatx_scope(rate_dtype or rmsprop_config.floatx()):
+        with rmsprop_config.floatx_scope(rate_dtype or rmsprop_config.floatx()), \
+                np.errstate(over="ignore"):
             optimizer = cls.from_config(config, custom_objects=custom_objects)
     except Exception as error:  # the constructors' checks name the argument
         checks.fail("config", f"does not make a {class_name}: {type(error).__name__}: {error}")
@@ -451,12 +458,24 @@ def _read_exactly(handle, size, checks, field):
     return data
 
 
+def _runs(dtypes):
+    """(dtype, positions) for each run of consecutive positions of one dtype."""
+    runs: List[tuple] = []
+    for index, dtype in enumerate(dtypes):
+        if runs and runs[-1][0] is dtype:
+            runs[-1][1].append(index)
+        else:
+            runs.append((dtype, [index]))
+    return runs
+
+
 def _read_slots(handle, checks, layout):
     """Read the data section into one array per (slot kind, variable), checking
     its digest and that velocities are not negative."""
     names, shapes, dtypes, sizes, kinds = layout
     digest = hashlib.sha256()
     slots = {}
+    velocities = []
     for kind in kinds:
         buffer = bytearray(sum(sizes))
         view = memoryview(buffer)
@@ -465,21 +484,34 @@ def _read_slots(handle, checks, layout):
         digest.update(view)
         arrays = []
         offset = 0
-        for shape, dtype, size in zip(shapes, dtypes, sizes):
-            array = np.frombuffer(buffer, dtype=dtype.newbyteorder("<"), count=size //
-                                  dtype.itemsize, offset=offset).reshape(shape)
-            arrays.append(array if array.dtype.isnative else array.astype(dtype))
-            offset += size
+        for dtype, run in _runs(dtypes):
+            # One array per run of variables of one dtype; each variable's slot
+            # is a view of it.
+            count = sum(sizes[i] for i in run) // dtype.itemsize
+            flat = np.frombuffer(buffer, dtype=dtype.newbyteorder("<"), count=count,
+                                 offset=offset)
+            if not flat.dtype.isnative:
+                flat = flat.astype(dtype)
+            if kind == "velocity":
+                velocities.append(flat)
+            start = 0
+            for index in run:
+                shape = shapes[index]
+                stop = start + sizes[index] // dtype.itemsize
+                view = flat[start:stop]
+                arrays.append(view if len(shape) == 1 else view.reshape(shape))
+                start = stop
+            offset += count * dtype.itemsize
         slots[kind] = arrays
     if _read_exactly(handle, _DIGEST, checks, "data digest") != digest.digest():
         checks.fail("data", "the arrays do not match their SHA-256 digest (the file is "
                     "damaged)")
     if handle.read(1):
         checks.fail("data", "the file goes on after the data digest")
-    for index, velocity in enumerate(slots.get("velocity", ())):
-        if (velocity < 0).any():
-            checks.fail(f"velocity of variable {index} ('{names[index]}')",
-                        "holds negative values (a mean of squares cannot be negative)")
+    if "velocity" in slots and any((flat < 0).any() for flat in velocities):
+        index = next(i for i, v in enumerate(slots["velocity"]) if (v < 0).any())
+        checks.fail(f"velocity of variable {index} ('{names[index]}')",
+                    "holds negative values (a mean of squares cannot be negative)")
     return slots
 
 
@@ -501,6 +533,19 @@ def load_optimizer(path: PathLike, custom_objects: Optional[Mapping[str, type]] 
     if not isinstance(check_names, bool):
         raise TypeError(f"`check_names` must be True or False; got {describe(check_names)}.")
     checks = _Checks(path)
+    try:
+        return _load(checks, custom_objects, check_names)
+    except CheckpointError:
+        raise
+    except Exception as error:
+        # Whatever else damage makes the readers raise (zip and .npy parsing
+        # raise many kinds), it is still a problem with the file.
+        raise CheckpointError(path, "file", f"is damaged ({type(error).__name__}: "
+                              f"{error})") from None
+
+
+def _load(checks, custom_objects, check_names):
+    path = checks.path
     try:
         handle = open(path, "rb")
     except FileNotFoundError:
@@ -565,7 +610,7 @@ def _restore(optimizer, inner, state, layout, slots, loss_scale, path, check_nam
     if layout is not None:
         names, shapes, dtypes, _, _ = layout
         restored.update(compute_dtype=state.get("compute_dtype"), names=names,
-                        shapes=[list(s) for s in shapes], dtypes=[d.name for d in dtypes],
+                        shapes=shapes, dtypes=_dtype_names(dtypes),
                         excluded=list(state["excluded"]), slots=slots,
                         learning_rate_dtype=state["learning_rate_dtype"],
                         excluded_names=list(state["excluded_names"]))
@@ -615,8 +660,9 @@ def _v1_read(checks, archive, name, limit, want_dtype=None, want_shape=None):
         if want_dtype is None and dtype.kind not in "Uiuf":
             checks.fail(name, f"holds dtype {dtype}")
         count = math.prod(shape)
-        if count * dtype.itemsize > limit:
-            checks.fail(name, f"declares {count * dtype.itemsize} bytes, more than {limit}")
+        if count * dtype.itemsize > min(limit, info.file_size):
+            checks.fail(name, f"its header declares {count * dtype.itemsize} bytes of data, more "
+                        f"than the archive holds for it ({info.file_size}) or than {limit}")
         try:
             data = stream.read(count * dtype.itemsize)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
