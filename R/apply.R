@@ -122,6 +122,7 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
     engine()
     engine_step <- .rmsprop$apply_for_r
   }
+  if (!identical(getOption("rmsprop.num_threads"), .rmsprop$num_threads)) sync_num_threads()
   single <- !is.list(params) || is.data.frame(params)
   # This runs at every training step, so the call is kept lean: positional
   # arguments through py_call() (reticulate converts keyword arguments more

@@ -231,11 +231,23 @@ engine <- function() {
 #' without asking reticulate to find, download or install anything. Any
 #' other function of the package does start the search.
 #'
+#' The engine updates with its compiled kernel when that was built (`pip
+#' install` with a C compiler), else with its NumPy kernel; both give the
+#' same results. Large updates use several threads:
+#' `options(rmsprop.num_threads = n)` sets how many (read at each
+#' [optimizer_apply()]); forked workers such as [parallel::mclapply()]'s
+#' are safe before, between and after steps.
+#'
 #' @return `engine_available()`: `TRUE` or `FALSE`. `rmsprop_python_config()`:
 #'   a list with `python` (the interpreter), `source` (why it was chosen),
 #'   `engine` and `numpy` (their versions) and `engine_path` (where the
 #'   engine was imported from: the chosen Python's own, or the copy bundled
-#'   with the R package); it raises an error of class
+#'   with the R package), `kernel` (the update kernel that runs:
+#'   `"compiled"`, or `"numpy"` where the compiled one was not built) and
+#'   `threads` (how many threads it may use for one large update: the option
+#'   `rmsprop.num_threads` when set, else the engine's default: the cores,
+#'   at most 8; the results do not depend on it);
+#'   it raises an error of class
 #'   `rmsprop_python_error` when the engine is not usable.
 #' @export
 #' @examples
@@ -261,11 +273,14 @@ python_choice_quietly <- function() {
 #' @export
 rmsprop_python_config <- function() {
   module <- engine()
+  sync_num_threads()
   list(
     python = current_python(),
     source = .rmsprop$source,
     engine = module$`__version__`,
     numpy = reticulate::import("numpy")$`__version__`,
-    engine_path = dirname(module$`__file__`)
+    engine_path = dirname(module$`__file__`),
+    kernel = module$kernel_info()$kernel,
+    threads = module$num_threads()
   )
 }
