@@ -12,11 +12,8 @@ therefore leave with os._exit and pytest's own exit status.
 import os
 import sys
 import warnings
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))  # keras_cases
 
 
 with warnings.catch_warnings():

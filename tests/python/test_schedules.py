@@ -28,18 +28,12 @@ from rmsprop.schedules import (
 
 
 def _reference_path():
-    here = Path(__file__).resolve()
-    shared = here.parents[2].parent / "shared/reference/keras_rmsprop_cases.json"
-    if shared.exists():
-        return shared
-    return here.parents[1] / "data/keras_rmsprop_cases.json"
+    # The recordings in this repository (never anything outside it).
+    return Path(__file__).resolve().parents[1] / "data/keras_rmsprop_cases.json"
 
 
 def _schedule_cases():
-    path = _reference_path()
-    if not path.exists():
-        return []
-    cases = json.loads(path.read_text())["cases"]
+    cases = json.loads(_reference_path().read_text())["cases"]
     return [
         c
         for c in cases
