@@ -119,7 +119,8 @@ class BaseOptimizer:
         "ema_overwrite_frequency": lambda opt, v: check_int("ema_overwrite_frequency", v,
                                                             low=1, optional=True),
         "loss_scale_factor": lambda opt, v: check_float("loss_scale_factor", v, low=0,
-                                                        low_open=True, optional=True),
+                                                        low_open=True, optional=True,
+                                                        normal=True),
         "gradient_accumulation_steps": _check_accumulation,
     }
 
@@ -156,7 +157,7 @@ class BaseOptimizer:
         self.ema_overwrite_frequency = check_int("ema_overwrite_frequency",
                                                  ema_overwrite_frequency, low=1, optional=True)
         self.loss_scale_factor = check_float("loss_scale_factor", loss_scale_factor, low=0,
-                                             low_open=True, optional=True)
+                                             low_open=True, optional=True, normal=True)
         self.gradient_accumulation_steps = gradient_accumulation_steps
 
         self._iterations = Variable(0, dtype="int64", name="iteration")

@@ -10,6 +10,8 @@ import numbers
 
 import numpy as np
 
+from . import config
+
 
 def describe(value):
     """A short repr for error messages."""
@@ -26,8 +28,16 @@ def is_real_number(value):
     return isinstance(value, numbers.Real)
 
 
-def check_float(name, value, *, low=None, high=None, low_open=False, optional=False):
-    """A finite real number within [low, high] (or (low, high] with low_open)."""
+def check_float(name, value, *, low=None, high=None, low_open=False, optional=False,
+                dtype=None, normal=False):
+    """A finite real number within [low, high] (or (low, high] with low_open).
+
+    It must also be representable in `dtype` (default: `config.floatx()`, the
+    float policy the optimizer computes in): a value that overflows to inf,
+    or a non-zero value that rounds to 0 there, is refused; with `normal`,
+    so is a non-zero value below the smallest normal number (a scale whose
+    reciprocal would overflow).
+    """
     if value is None:
         if optional:
             return None
@@ -43,7 +53,25 @@ def check_float(name, value, *, low=None, high=None, low_open=False, optional=Fa
         lower = "(" if low_open else "["
         bounds = f"{lower}{'-inf' if low is None else low}, {'inf' if high is None else high}]"
         raise ValueError(f"`{name}` must be in {bounds}; got {describe(value)}.")
+    check_representable(name, number, dtype, normal=normal)
     return number
+
+
+def check_representable(name, number, dtype=None, *, normal=False):
+    """Refuse `number` when `dtype` (default floatx) cannot hold it (see check_float)."""
+    where = "" if dtype is not None else ", the float type the optimizer computes in"
+    dtype = np.dtype(config.floatx() if dtype is None else dtype)
+    info = np.finfo(dtype)
+    with np.errstate(over="ignore", under="ignore"):
+        cast = dtype.type(number)
+    if not np.isfinite(cast):
+        raise ValueError(f"`{name}` must be representable in {dtype.name}{where} (largest: "
+                         f"{info.max}); got {number!r}, which is inf in {dtype.name}.")
+    smallest = info.tiny if normal else info.smallest_subnormal
+    if number != 0 and (cast == 0 or abs(cast) < smallest):
+        raise ValueError(f"`{name}` must be representable in {dtype.name}{where} (smallest "
+                         f"{'normal ' if normal else ''}number: {smallest}); got {number!r}, "
+                         f"which is {float(cast)!r} in {dtype.name}.")
 
 
 def check_int(name, value, *, low=None, optional=False):

@@ -24,7 +24,33 @@ _BASE_ARGUMENTS = ("learning_rate", "weight_decay", "clipnorm", "clipvalue", "gl
 
 @register("optimizer")
 class LossScaleOptimizer:
-    """Wraps `inner_optimizer` (e.g. an RMSprop) with dynamic loss scaling."""
+    """Wraps `inner_optimizer` (e.g. an RMSprop) with dynamic loss scaling.
+
+    Multiply the loss by the current scale (`scale_loss(loss)`) before taking
+    gradients, and pass those gradients to `apply`/`apply_gradients`: they are
+    divided by the scale and applied when all are finite; otherwise the step
+    is skipped and the scale halved. After `dynamic_growth_steps` applied
+    steps in a row the scale doubles.
+
+    Args:
+        inner_optimizer: the optimizer that applies the unscaled gradients
+            (its own `loss_scale_factor` is switched off).
+        initial_scale: the starting scale, a positive float32 number
+            (default 2**15).
+        dynamic_growth_steps: how many applied steps in a row double the
+            scale (default 2000).
+        name: a string; by default "loss_scale_optimizer".
+
+    The scale has no floor and no ceiling, as in Keras. After many skipped
+    steps in a row (165 from 2**15) it reaches 0 and stays 0: `scale_loss`
+    then returns 0, gradients become 0 / 0 = NaN when unscaled, and the
+    variables become NaN. With `dynamic_growth_steps=1` and gradients that
+    stay finite (e.g. all zero) it reaches inf after about 113 steps and stays
+    there: every gradient is divided to 0 and training silently stops. Watch
+    `dynamic_scale`; to recover, remove the cause of the non-finite gradients,
+    `dynamic_scale.assign(2.0 ** 15)` (any usable scale), and reload the
+    variables from a checkpoint if they became NaN.
+    """
 
     def __init__(self, inner_optimizer, initial_scale=2.0 ** 15, dynamic_growth_steps=2000,
                  name=None, **kwargs):
@@ -38,7 +64,8 @@ class LossScaleOptimizer:
             raise TypeError("`inner_optimizer` must be an optimizer such as rmsprop.RMSprop; "
                             f"got {describe(inner_optimizer)}.")
         self.inner_optimizer = inner_optimizer
-        self.initial_scale = check_float("initial_scale", initial_scale, low=0, low_open=True)
+        self.initial_scale = check_float("initial_scale", initial_scale, low=0, low_open=True,
+                                         dtype="float32", normal=True)
         self.dynamic_growth_steps = check_int("dynamic_growth_steps", dynamic_growth_steps, low=1)
         self.name = check_name("name", name, optional=True) or "loss_scale_optimizer"
         # The scale is applied here; a second, static division would scale twice.

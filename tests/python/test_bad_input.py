@@ -74,6 +74,51 @@ def test_bad_argument(kwargs, error, words):
         assert word in message, (word, message)
 
 
+# Values the float policy (float32) cannot hold: 1e39 is inf in float32, 1e-50
+# is 0, and a loss scale factor of 1e-40 is subnormal (its reciprocal, by which
+# gradients are multiplied, overflows).
+UNREPRESENTABLE = [
+    dict(learning_rate=1e39), dict(weight_decay=1e39), dict(clipnorm=1e39),
+    dict(clipvalue=1e39), dict(global_clipnorm=1e39), dict(momentum=1e39),
+    dict(epsilon=1e39), dict(epsilon=1e-50), dict(momentum=1e-50),
+    dict(loss_scale_factor=1e39), dict(loss_scale_factor=1e-40),
+]
+
+
+@pytest.mark.parametrize("kwargs", UNREPRESENTABLE, ids=repr)
+def test_values_the_float_policy_cannot_hold_are_refused(kwargs):
+    (name, value), = kwargs.items()
+    with pytest.raises(ValueError) as info:
+        rmsprop.RMSprop(**kwargs)
+    assert name in str(info.value) and repr(value) in str(info.value)
+    assert "float32" in str(info.value)
+
+
+def test_representable_means_in_floatx_at_construction():
+    from rmsprop_reference import floatx_as
+    with floatx_as("float16"):
+        with pytest.raises(ValueError, match="learning_rate.*float16"):
+            rmsprop.RMSprop(learning_rate=70000.0)
+    with floatx_as("float64"):
+        assert rmsprop.RMSprop(learning_rate=1e39, loss_scale_factor=1e-40).loss_scale_factor \
+            == 1e-40
+    assert rmsprop.RMSprop(epsilon=1e-45).epsilon == 1e-45       # a float32 subnormal
+
+
+def test_setting_an_unrepresentable_learning_rate_is_refused():
+    optimizer = rmsprop.RMSprop(learning_rate=0.1)
+    with pytest.raises(ValueError, match="learning_rate"):
+        optimizer.learning_rate = 1e39
+    assert float(optimizer.learning_rate) == np.float32(0.1)
+
+
+@pytest.mark.parametrize("scale", [1e39, 1e-40])
+def test_unrepresentable_initial_scale_is_refused(scale):
+    # The dynamic scale is a float32 variable whatever the policy.
+    with pytest.raises(ValueError, match="initial_scale.*float32"):
+        rmsprop.LossScaleOptimizer(rmsprop.RMSprop(), initial_scale=scale)
+
+
 @pytest.mark.parametrize("value", [0.0, 1.0, 0.5])
 def test_rho_bounds_inclusive(value):
     assert rmsprop.RMSprop(rho=value).rho == value
@@ -252,9 +297,15 @@ def test_rejected_apply_changes_nothing(make, error, words, config, wrap):
         assert word in str(info.value), (word, str(info.value))
     assert optimizer.iterations == iterations
     assert_unchanged(optimizer, variables, before)
-    # And the optimizer still works afterwards.
+    # And the optimizer still works afterwards: the next good step changes the
+    # variables (with accumulation every 3rd call updates: this is the 3rd) and
+    # ends exactly where an optimizer that never saw the bad call ends.
     optimizer.apply(grads, variables)
-    assert not np.array_equal(variables[0].numpy(), before[0][0]) or config
+    assert optimizer.iterations != iterations
+    assert not any(np.array_equal(v.numpy(), old) for v, old in zip(variables, before[0]))
+    untouched, untouched_variables, _ = trained(config, wrap)
+    untouched.apply(grads, untouched_variables)
+    assert_unchanged(optimizer, variables, snapshot(untouched, untouched_variables))
 
 
 def test_rejected_apply_gradients_changes_nothing():

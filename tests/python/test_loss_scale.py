@@ -149,3 +149,66 @@ def test_loss_scale_factor_scale_loss_and_division():
             reference.step(grads)
         for v, want in zip(vs, reference.vars):
             assert_close(v.numpy(), want, "float64")
+
+
+# ---------------------------------------------------------------------------
+# Keras' dynamic scale has no floor and no ceiling
+# (keras/src/optimizers/loss_scale_optimizer.py: a skipped step assigns
+# dynamic_scale * 0.5, `growth_steps` good steps in a row dynamic_scale * 2.0,
+# both float32 products). Pinned here, hazards included; the README's loss
+# scaling section says what a user sees and how to recover.
+
+
+def test_the_scale_halves_down_to_zero_and_stays_there():
+    inner = rmsprop.RMSprop(learning_rate=0.1)
+    optimizer = rmsprop.LossScaleOptimizer(inner, initial_scale=2.0 ** 15)
+    w = rmsprop.Variable([1.0, 2.0], dtype="float32", name="w")
+    expected = np.float32(2.0 ** 15)
+    for step in range(170):
+        optimizer.apply([np.array([np.nan, 1.0], np.float32)], [w])
+        expected = np.float32(expected * np.float32(0.5))
+        assert float(optimizer.dynamic_scale.numpy()) == float(expected), step
+    # 2**15 halved 164 times is 2**-149, float32's smallest number; once more is 0.
+    assert expected == 0 and inner.iterations == 0
+    np.testing.assert_array_equal(w.numpy(), [1.0, 2.0])
+    # Now scale_loss gives 0, so gradients are 0, and 0 / 0 is NaN: Keras
+    # applies the NaN gradients (they were finite before unscaling).
+    assert optimizer.scale_loss(3.0) == 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        optimizer.apply([np.zeros(2, np.float32)], [w])
+    assert np.isnan(w.numpy()).all() and inner.iterations == 1
+    assert float(optimizer.dynamic_scale.numpy()) == 0.0
+
+
+def test_the_scale_doubles_up_to_inf_and_stays_there():
+    inner = rmsprop.RMSprop(learning_rate=0.1)
+    optimizer = rmsprop.LossScaleOptimizer(inner, initial_scale=2.0 ** 15, dynamic_growth_steps=1)
+    w = rmsprop.Variable([1.0, 2.0], dtype="float32", name="w")
+    expected = np.float32(2.0 ** 15)
+    with np.errstate(over="ignore"):
+        for step in range(115):
+            optimizer.apply([np.zeros(2, np.float32)], [w])
+            expected = np.float32(expected * np.float32(2.0))
+            assert float(optimizer.dynamic_scale.numpy()) == float(expected), step
+    # 2**15 doubled 113 times is 2**128: inf in float32.
+    assert np.isinf(expected) and inner.iterations == 115
+    # A skipped step halves inf to inf; a good gradient divided by inf is 0,
+    # so the variables stop moving while the iterations still count.
+    optimizer.apply([np.array([np.inf, 0.0], np.float32)], [w])
+    assert np.isinf(float(optimizer.dynamic_scale.numpy()))
+    optimizer.apply([np.array([5.0, -7.0], np.float32)], [w])
+    np.testing.assert_array_equal(w.numpy(), [1.0, 2.0])
+    assert inner.iterations == 116
+
+
+def test_resetting_the_scale_recovers():
+    # The documented recovery: assign a usable scale again.
+    inner = rmsprop.RMSprop(learning_rate=0.1)
+    optimizer = rmsprop.LossScaleOptimizer(inner, initial_scale=2.0 ** -126)
+    w = rmsprop.Variable([1.0, 2.0], dtype="float32", name="w")
+    for _ in range(24):
+        optimizer.apply([np.array([np.inf, 1.0], np.float32)], [w])
+    assert float(optimizer.dynamic_scale.numpy()) == 0.0
+    optimizer.dynamic_scale.assign(2.0 ** 15)
+    optimizer.apply([np.array([2.0 ** 15, -(2.0 ** 15)], np.float32)], [w])
+    assert np.isfinite(w.numpy()).all() and w.numpy()[0] < 1.0 < w.numpy()[1] - 0.5

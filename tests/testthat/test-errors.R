@@ -120,3 +120,17 @@ test_that("checkpoint functions reject bad input", {
   expect_error(save_optimizer(optimizer_rmsprop(learning_rate = function() 0.1), tempfile()),
                "function")
 })
+
+test_that("values the float policy cannot hold are refused, naming the argument", {
+  skip_if_no_engine()
+  # 1e39 is inf in float32 and a loss scale factor of 1e-40 is subnormal: the
+  # engine refuses both at construction (one check, in Python).
+  e <- tryCatch(optimizer_rmsprop(learning_rate = 1e39), error = identity)
+  expect_s3_class(e, "rmsprop_error")
+  expect_match(conditionMessage(e), "learning_rate", fixed = TRUE)
+  expect_match(conditionMessage(e), "float32", fixed = TRUE)
+  expect_error(optimizer_rmsprop(loss_scale_factor = 1e-40), "loss_scale_factor", fixed = TRUE)
+  expect_error(optimizer_rmsprop(epsilon = 1e-50), "epsilon", fixed = TRUE)
+  expect_error(optimizer_loss_scale(optimizer_rmsprop(), initial_scale = 1e39), "initial_scale",
+               fixed = TRUE)
+})
