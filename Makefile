@@ -4,10 +4,11 @@
 #   make lint    setup, then flake8 + mypy (Python) and lintr (R/)
 #   make test    setup, lint, then every test suite (pytest + testthat); non-zero on failure
 #   make bench   setup, the bench's peers (torch), then bench/run.py
-#   make demo    setup, then demo/run.R
+#   make demo    setup, then demo/biopsy.R (also demo("biopsy", package = "rmsprop"))
 #   make check   R CMD build + R CMD check --as-cran --no-manual, then the
 #                tarball test (scripts/test-tarball.sh) on the same tarball
 #   make test-tarball  build the R tarball and use it from an empty library
+#   make site    setup, then the pkgdown site (offline) into out/site
 #   make document  regenerate NAMESPACE/man with roxygen2
 #   make clean   remove build/check/test output;  make distclean  also the .venv
 
@@ -21,7 +22,7 @@ OUT    := out
 RETICULATE_PYTHON := $(CURDIR)/.venv/bin/python
 export RETICULATE_PYTHON
 
-.PHONY: all setup lint test test-python test-r test-tarball bench demo check document clean distclean
+.PHONY: all setup lint test test-python test-r test-tarball bench demo site check document clean distclean
 
 all: test
 
@@ -48,9 +49,12 @@ bench: setup
 	else echo "bench: skipped (no bench/run.py yet)"; fi
 
 demo: setup
-	@if [ -f demo/run.R ]; then \
-	  Rscript demo/run.R; \
-	else echo "demo: skipped (no demo/run.R yet)"; fi
+	RMSPROP_DEMO_OUT=$(OUT)/demo Rscript demo/biopsy.R
+
+# The pkgdown site (reference grouped by _pkgdown.yml, the vignettes as
+# articles), built without internet access into out/site.
+site: setup
+	Rscript -e 'options(pkgdown.internet = FALSE); pkgdown::build_site(".", install = FALSE, new_process = FALSE, override = list(destination = "$(OUT)/site"))'
 
 test-tarball: setup
 	@bash scripts/test-tarball.sh

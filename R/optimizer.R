@@ -94,6 +94,9 @@ optimizer_rmsprop <- function(learning_rate = 0.001, rho = 0.9, momentum = 0, ep
                               ema_momentum = 0.99, ema_overwrite_frequency = NULL,
                               name = "rmsprop", ..., loss_scale_factor = NULL,
                               gradient_accumulation_steps = NULL) {
+  # The package's Python first: converting an R function learning rate
+  # below would otherwise let reticulate pick one.
+  engine()
   args <- list(
     learning_rate = as_py_learning_rate(learning_rate, "learning_rate"),
     rho = check_number(rho, "rho", min = 0, max = 1),

@@ -50,7 +50,7 @@ step_apt() {
     r-cran-rcpp r-cran-rcpptoml r-cran-here r-cran-png r-cran-rappdirs
     r-cran-jsonlite r-cran-rlang r-cran-withr r-cran-roxygen2 r-cran-testthat
     r-cran-mass r-cran-lintr
-    r-cran-knitr r-cran-rmarkdown pandoc r-cran-pkgdown
+    r-cran-knitr r-cran-rmarkdown pandoc r-cran-pkgdown qpdf
   )
   # R itself and what R needs to compile packages (reticulate has C++ code).
   # Only ask for Debian's R when R is missing or is Debian's anyway.
