@@ -96,10 +96,14 @@ def _state_of(optimizer) -> Tuple[Dict[str, Any], Optional[Dict[str, list]]]:
     if not isinstance(rate, (int, float, dict)) or isinstance(rate, bool):
         where = "the inner optimizer's learning_rate" if inner is not optimizer \
             else "learning_rate"
-        name = getattr(rate, "__qualname__", None) or getattr(rate, "__name__", None)
-        raise ValueError(f"Cannot save optimizer '{optimizer.name}': {where} is a function "
-                         f"({name or describe(rate)}), and a function cannot be stored in a "
-                         "file. Use a number or a LearningRateSchedule.")
+        if str(getattr(rate, "__module__", "")).startswith("rpytools"):
+            what = "an R function"       # reticulate's wrapper around it
+        else:
+            name = getattr(rate, "__qualname__", None) or getattr(rate, "__name__", None)
+            what = f"a function ({name or describe(rate)})"
+        raise ValueError(f"Cannot save optimizer '{optimizer.name}': {where} is {what}, and a "
+                         "function cannot be stored in a file. Use a number or a "
+                         "LearningRateSchedule.")
     state = dict(inner._checkpoint_state())
     if state.get("excluded_variables"):
         raise ValueError(

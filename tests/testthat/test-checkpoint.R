@@ -110,3 +110,13 @@ test_that("variables renamed or swapped on resume are refused unless check_names
   expect_identical(unname(optimizer_apply(relaxed, list(b = 1, a = 1), list(b = 0, a = 0))),
                    unname(optimizer_apply(opt, list(a = 1, b = 1), list(a = 0, b = 0))))
 })
+
+test_that("an R function as learning rate is refused at save time, saying so", {
+  skip_if_no_engine()
+  path <- tempfile(fileext = ".ckpt")
+  expect_error(save_optimizer(optimizer_rmsprop(learning_rate = function() 0.1), path),
+               "learning_rate is an R function", class = "rmsprop_engine_error")
+  expect_error(save_optimizer(optimizer_loss_scale(optimizer_rmsprop(
+    learning_rate = function() 0.1)), path), "inner optimizer's learning_rate is an R function")
+  expect_false(file.exists(path))
+})
