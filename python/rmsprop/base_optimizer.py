@@ -274,8 +274,14 @@ class BaseOptimizer:
         its own dtype for storage.
         """
         if self.built:
-            raise ValueError(f"Optimizer '{self.name}' is already built; create a new optimizer "
-                             "to train other variables.")
+            # Keras' `build` returns when the optimizer is built. Other
+            # variables than those it was built on are refused here rather
+            # than at the next step (Keras ignores them, and its next step
+            # fails on them).
+            if self._same_variables(list(variables)):
+                return
+            raise ValueError(f"Optimizer '{self.name}' is already built on other variables; "
+                             "create a new optimizer to train other variables.")
         pending = self._pending_checkpoint
         if compute_dtype is None:
             # A loaded optimizer computes as it did when it was saved.
@@ -577,9 +583,18 @@ class BaseOptimizer:
     def stateless_apply(self, optimizer_variables, grads, trainable_variables):
         """Compute one step without changing anything given: returns
         (new trainable values, new optimizer variable values) as NumPy arrays."""
+        return self._stateless_run(self.variables, optimizer_variables, trainable_variables,
+                                   lambda: self.apply(grads))
+
+    def _stateless_run(self, own, optimizer_variables, trainable_variables, step):
+        """The protected hook behind `stateless_apply` (a LossScaleOptimizer
+        passes its own variables and step): with the Variables `own` set to
+        `optimizer_variables`, and copies of `trainable_variables` standing in
+        for the variables this optimizer was built on, call `step()`; then
+        restore everything. Returns (new trainable values, new values of
+        `own`)."""
         if not self.built:
             raise ValueError("`stateless_apply` needs a built optimizer: call `build()` first.")
-        own = self.variables
         optimizer_variables = list(optimizer_variables)
         trainable_variables = list(trainable_variables)
         if len(optimizer_variables) != len(own):
@@ -596,20 +611,17 @@ class BaseOptimizer:
                                  f"expected {self._shapes[index]}.")
             values.append(array)
         with self._lock:
-            return self._stateless_step(own, optimizer_variables, grads, values)
-
-    def _stateless_step(self, own, optimizer_variables, grads, values):
-        saved = [v.numpy() for v in own]
-        try:
-            for variable, value in zip(own, optimizer_variables):
-                variable.assign(value)
-            self._param_override = values
-            self.apply(grads)
-            new_state = [v.numpy() for v in own]
-        finally:
-            self._param_override = None
-            for variable, value in zip(own, saved):
-                variable.assign(value)
+            saved = [v.numpy() for v in own]
+            try:
+                for variable, value in zip(own, optimizer_variables):
+                    variable.assign(value)
+                self._param_override = values
+                step()
+                new_state = [v.numpy() for v in own]
+            finally:
+                self._param_override = None
+                for variable, value in zip(own, saved):
+                    variable.assign(value)
         return values, new_state
 
     def finalize_variable_values(self, var_list=None):

@@ -17,6 +17,12 @@ from .kernels import CHUNK
 from .registry import lookup, register
 from .variable import Variable
 
+# The base optimizer's arguments and their defaults, which Keras accepts from
+# older configs (LossScaleOptimizer.__init__, "Backwards compatibility").
+_BASE_DEFAULTS = {"weight_decay": None, "clipnorm": None, "global_clipnorm": None,
+                  "clipvalue": None, "use_ema": False, "ema_momentum": 0.99,
+                  "ema_overwrite_frequency": None, "loss_scale_factor": None,
+                  "gradient_accumulation_steps": None}
 _BASE_ARGUMENTS = ("learning_rate", "weight_decay", "clipnorm", "clipvalue", "global_clipnorm",
                    "use_ema", "ema_momentum", "ema_overwrite_frequency", "loss_scale_factor",
                    "gradient_accumulation_steps")
@@ -54,6 +60,18 @@ class LossScaleOptimizer:
 
     def __init__(self, inner_optimizer, initial_scale=2.0 ** 15, dynamic_growth_steps=2000,
                  name=None, **kwargs):
+        # Keras' messages and leniency: `dynamic=False` is gone, and the base
+        # optimizer's arguments at their defaults (as older configs carry
+        # them) are accepted and ignored.
+        if not kwargs.pop("dynamic", True):
+            raise ValueError("LossScaleOptimizer no longer supports `dynamic=False`. Instead, "
+                             "simply set `loss_scale_factor` directly on the `inner_optimizer`.")
+        for key, default in _BASE_DEFAULTS.items():
+            if key in kwargs:
+                value = kwargs.pop(key)
+                if value is not default and value != default:
+                    raise ValueError(f"LossScaleOptimizer does not support `{key}`. Instead, "
+                                     f"set `{key}` on the `inner_optimizer`.")
         for key in kwargs:
             if key in _BASE_ARGUMENTS:
                 raise ValueError(f"LossScaleOptimizer does not accept `{key}`; set it on the "
@@ -70,6 +88,10 @@ class LossScaleOptimizer:
         self.name = check_name("name", name, optional=True) or "loss_scale_optimizer"
         # The scale is applied here; a second, static division would scale twice.
         inner_optimizer.loss_scale_factor = None
+        # Keras' wrapper is an optimizer itself, with its own (unused)
+        # iteration counter and learning rate among its variables.
+        self._own_iterations = Variable(0, dtype="int64", name="iteration")
+        self._own_learning_rate = Variable(0.0, dtype="float32", name="learning_rate")
         self.step_counter = Variable(0, dtype="int64", name="step_counter")
         self.dynamic_scale = Variable(self.initial_scale, dtype="float32", name="dynamic_scale")
         self._finite_flags = np.empty(CHUNK, dtype=bool)
@@ -84,7 +106,7 @@ class LossScaleOptimizer:
             value = check_int("dynamic_growth_steps", value, low=1)
         elif name == "name":
             value = check_name("name", value)
-        elif name != "learning_rate" and name in _BASE_ARGUMENTS or name in getattr(
+        elif (name != "learning_rate" and name in _BASE_ARGUMENTS) or name in getattr(
                 type(getattr(self, "inner_optimizer", None)), "_HYPERPARAMETERS", ()):
             raise AttributeError(f"`{name}` belongs to the inner optimizer: set "
                                  f"`inner_optimizer.{name}` instead.")
@@ -109,7 +131,23 @@ class LossScaleOptimizer:
 
     @property
     def variables(self):
-        return [self.step_counter, self.dynamic_scale] + self.inner_optimizer.variables
+        """Keras' order: [iteration, learning_rate, step_counter, dynamic_scale]
+        (the wrapper's own), then the inner optimizer's variables."""
+        return ([self._own_iterations, self._own_learning_rate, self.step_counter,
+                 self.dynamic_scale] + self.inner_optimizer.variables)
+
+    def stateless_apply(self, optimizer_variables, grads, trainable_variables):
+        """Keras' `stateless_apply`: one step (skipped on non-finite gradients)
+        computed without changing anything given; returns (new trainable
+        values, new values of `variables`)."""
+        with self._lock:
+            return self.inner_optimizer._stateless_run(
+                self.variables, optimizer_variables, trainable_variables,
+                lambda: self.apply(grads))
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        """The inner optimizer's (it is the one that decays)."""
+        self.inner_optimizer.exclude_from_weight_decay(var_list=var_list, var_names=var_names)
 
     def build(self, variables, compute_dtype=None):
         self.inner_optimizer.build(variables, compute_dtype=compute_dtype)

@@ -373,8 +373,13 @@ def test_build_twice_and_empty_build():
     optimizer = rmsprop.RMSprop()
     with pytest.raises(ValueError, match="empty"):
         optimizer.build([])
-    optimizer.build([rmsprop.Variable([1.0])])
-    with pytest.raises(ValueError, match="already built"):
+    variables = [rmsprop.Variable([1.0])]
+    optimizer.build(variables)
+    optimizer.apply([np.ones(1)])
+    state = [v.numpy() for v in optimizer.variables]
+    optimizer.build(variables)         # built already: returns, as in Keras
+    assert all(np.array_equal(v.numpy(), s) for v, s in zip(optimizer.variables, state))
+    with pytest.raises(ValueError, match="already built on other variables"):
         optimizer.build([rmsprop.Variable([1.0])])
 
 

@@ -99,8 +99,9 @@ def test_scale_loss_and_delegation():
     optimizer.apply([np.float32(g) for g in GRADS[0]], vs)
     assert optimizer.iterations == inner.iterations == 1 and optimizer.built
     names = [v.name for v in optimizer.variables]
-    assert names[:2] == ["step_counter", "dynamic_scale"]
-    assert names[2:] == [v.name for v in inner.variables]
+    # Keras' order: the wrapper's own variables, then the inner optimizer's.
+    assert names[:4] == ["iteration", "learning_rate", "step_counter", "dynamic_scale"]
+    assert names[4:] == [v.name for v in inner.variables]
 
 
 def test_inner_loss_scale_factor_disabled():
@@ -212,3 +213,48 @@ def test_resetting_the_scale_recovers():
     optimizer.dynamic_scale.assign(2.0 ** 15)
     optimizer.apply([np.array([2.0 ** 15, -(2.0 ** 15)], np.float32)], [w])
     assert np.isfinite(w.numpy()).all() and w.numpy()[0] < 1.0 < w.numpy()[1] - 0.5
+
+
+def test_stateless_apply_of_the_wrapper_computes_apply_and_changes_nothing():
+    # Keras' LossScaleOptimizer.stateless_apply (issue 16, point 5).
+    def make():
+        optimizer = rmsprop.LossScaleOptimizer(rmsprop.RMSprop(learning_rate=0.1, momentum=0.5),
+                                               initial_scale=4.0, dynamic_growth_steps=2)
+        values = [rmsprop.Variable(np.array([1.0, -2.0], dtype="float32"))]
+        optimizer.build(values)
+        return optimizer, values
+
+    optimizer, values = make()
+    reference, reference_values = make()
+    grads = [np.array([4.0, 8.0], dtype="float32")]
+    state = [v.numpy() for v in optimizer.variables]
+    new_values, new_state = optimizer.stateless_apply(state, grads, [v.numpy() for v in values])
+    assert all(np.array_equal(v.numpy(), s) for v, s in zip(optimizer.variables, state))
+    reference.apply(grads, reference_values)
+    assert new_values[0].tobytes() == reference_values[0].numpy().tobytes()
+    expected_state = [v.numpy().tobytes() for v in reference.variables]
+    assert [s.tobytes() for s in new_state] == expected_state
+    # A non-finite gradient: the values stay, the scale halves.
+    skipped, skipped_state = optimizer.stateless_apply(state, [np.array([np.inf, 1.0])],
+                                                       [v.numpy() for v in values])
+    assert skipped[0].tobytes() == values[0].numpy().tobytes()
+    assert float(skipped_state[3]) == 2.0
+
+
+def test_the_wrapper_delegates_weight_decay_exclusions():
+    inner = rmsprop.RMSprop(learning_rate=0.1, weight_decay=0.5)
+    optimizer = rmsprop.LossScaleOptimizer(inner, initial_scale=1.0)
+    optimizer.exclude_from_weight_decay(var_names=["bias"])
+    kernel, bias = rmsprop.Variable([1.0], name="kernel"), rmsprop.Variable([1.0], name="bias")
+    optimizer.apply([np.zeros(1), np.zeros(1)], [kernel, bias])
+    assert float(bias.numpy()[0]) == 1.0 and float(kernel.numpy()[0]) < 1.0
+
+
+def test_the_wrapper_takes_old_configs_defaults_and_refuses_other_values_as_keras():
+    rmsprop.LossScaleOptimizer(rmsprop.RMSprop(), weight_decay=None, use_ema=False,
+                               ema_momentum=0.99, gradient_accumulation_steps=None)
+    with pytest.raises(ValueError, match="does not support `weight_decay`. Instead, set "
+                                         "`weight_decay` on the `inner_optimizer`"):
+        rmsprop.LossScaleOptimizer(rmsprop.RMSprop(), weight_decay=0.1)
+    with pytest.raises(ValueError, match="no longer supports `dynamic=False`"):
+        rmsprop.LossScaleOptimizer(rmsprop.RMSprop(), dynamic=False)
