@@ -79,14 +79,27 @@ current_python <- function() {
   tryCatch(reticulate::py_config()$python, error = function(e) "<unknown>")
 }
 
+# `path` made absolute without resolving its last link (a venv's python is a
+# link to the system's, and must stay the venv's).
+# argv[0] of this process as it was started (under rpy2, commandArgs() are
+# rpy2's, not the process's), or "" where /proc is not available.
+process_start_path <- function() {
+  raw <- tryCatch(suppressWarnings(readBin("/proc/self/cmdline", "raw", 65536L)),
+                  error = function(e) raw())
+  end <- match(as.raw(0L), raw)
+  if (is.na(end)) return("")
+  rawToChar(raw[seq_len(end - 1L)])
+}
+
+absolute_path <- function(path) {
+  file.path(normalizePath(dirname(path), mustWork = FALSE), basename(path))
+}
+
 # Two interpreter paths name the same interpreter in the same environment:
 # their folders are the same (a venv's python links to the system's, so the
 # file itself is not compared).
 same_python <- function(a, b) {
-  where <- function(x) {
-    file.path(normalizePath(dirname(path.expand(x)), mustWork = FALSE), basename(x))
-  }
-  identical(where(a), where(b))
+  identical(absolute_path(path.expand(a)), absolute_path(path.expand(b)))
 }
 
 # Bind reticulate to the chosen Python (nothing is initialized yet). Returns
@@ -141,6 +154,13 @@ import_engine <- function(choice) {
   own <- tryCatch(reticulate::import("rmsprop", delay_load = FALSE), error = function(e) e)
   if (!inherits(own, "error")) return(own)
   if (!reticulate::py_available(initialize = FALSE)) {
+    start <- relative_embedding_start()
+    if (!is.null(start)) {
+      python_error(sprintf(paste(
+        "R runs inside a Python process (rpy2) started through the relative path %s;",
+        "reticulate can attach R to that Python only when the process was started through",
+        "an absolute path. Start it as %s instead."), start, absolute_path(start)))
+    }
     python_error(sprintf("No usable Python was found (looked at %s).", choice$source),
                  short_message(own))
   }
@@ -163,6 +183,18 @@ import_engine <- function(choice) {
                          python, source), short_message(bundled))
   }
   bundled
+}
+
+# The relative path a Python process that embeds R (rpy2) was started
+# through, or NULL. reticulate (1.47) attaches R to the running Python by
+# comparing that path with the interpreter's absolute one; a relative path
+# makes it load the executable as a library, which fails, and nothing a
+# package can set before binding changes what it compares.
+relative_embedding_start <- function() {
+  exe <- Sys.readlink("/proc/self/exe")
+  start <- process_start_path()
+  embedded <- length(exe) == 1L && !is.na(exe) && startsWith(basename(exe), "python")
+  if (embedded && grepl("/", start, fixed = TRUE) && !startsWith(start, "/")) start else NULL
 }
 
 # Initialize Python (once), import the engine, cache what the hot paths need.
