@@ -26,7 +26,7 @@
 
 /* Elements a thread gets at least: below this, starting a thread costs more
  * than it saves. */
-#define MIN_PER_THREAD ((Py_ssize_t)1 << 17)
+#define MIN_PER_THREAD ((Py_ssize_t)1 << 18)
 /* Split points are multiples of this (64 float64 = 8 cache lines): no two
  * threads write the same cache line. */
 #define SPLIT_ALIGN 64

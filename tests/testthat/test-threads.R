@@ -5,7 +5,8 @@
 big_case <- function() {
   # Large enough that the compiled kernel splits the update over threads
   # (at least min_elements_per_thread per thread).
-  n <- 3L * 131072L + 77L
+  per_thread <- py_rmsprop()$kernel_info()$min_elements_per_thread
+  n <- 3L * as.integer(if (is.null(per_thread)) 1e5 else per_thread) + 77L
   set.seed(11)
   list(p = rnorm(n), g = lapply(1:3, function(i) rnorm(n) * 10^runif(n, -3, 0)))
 }
