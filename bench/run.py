@@ -506,7 +506,9 @@ def markdown(results, meta, r_result):
     out = ["# rmsprop benchmark", "",
            f"{meta['when']} - {meta['machine']} - Python {meta['python']}, NumPy {meta['numpy']}, "
            f"torch {meta['torch']}, optax {meta['optax']}, engine kernels {meta['kernels']}, "
-           f"mode {'quick' if meta['quick'] else 'full'}", "", LEGEND, ""]
+           f"mode {'quick' if meta['quick'] else 'full'}, load average at the start "
+           f"{meta['load_average'] and ', '.join(f'{x:.2f}' for x in meta['load_average'])}",
+           "", LEGEND, ""]
     for w in results:
         out.append(f"- **{w['name']}**: {w['what']} ({w['param_mb']:.1f} MB of parameters, "
                    f"{w['streams']} streams, copy {w['copy_ms']:.3f} ms, {w['rounds']} rounds)")
@@ -583,13 +585,18 @@ def main(argv=None):
                 f"{os.cpu_count()} CPUs", python=platform.python_version(),
                 numpy=np.__version__, torch=torch_note, optax=optax_note, quick=args.quick,
                 kernels=", ".join(engine_kernels()), kernel_info=info,
-                engine_default_threads=engine_default_threads())
+                engine_default_threads=engine_default_threads(),
+                load_average=os.getloadavg() if hasattr(os, "getloadavg") else None)
     print(f"rmsprop benchmark ({'quick' if args.quick else 'full'}): Python {meta['python']}, "
           f"NumPy {meta['numpy']}, {meta['machine']}")
     print(f"engine kernels: {meta['kernels']} (default threads {meta['engine_default_threads']})")
     torch_failed = torch is None and TORCH_ERROR and "No module named" not in TORCH_ERROR
     print(f"torch: {torch_note}" + (f" [{TORCH_ERROR}]" if torch_failed else ""))
     print(f"optax: {optax_note}")
+    if meta["load_average"]:
+        # Other processes' load: on a shared machine every time is inflated
+        # by it, and ratios move with it.
+        print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in meta["load_average"]))
 
     results = []
     try:

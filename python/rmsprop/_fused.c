@@ -55,13 +55,24 @@ typedef struct {
     Py_ssize_t lo, hi;
 } Part;
 
+/* On x86-64, each loop is also compiled for AVX2 and the better version is
+ * picked when the module loads (GCC function multiversioning): 8 floats per
+ * instruction instead of 4, which nearly halves the time of updates that fit
+ * in cache. AVX2's add, sub, mul, div and sqrt round exactly as SSE's do, and
+ * "avx2" does not enable FMA, so the results are the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#else
+#define MULTIVERSION
+#endif
+
 /* ------------------------------------------------------------------------ */
 /* The element loops. One function per dtype and variant, so that every loop
  * is branch-free and vectorizes. The comment beside each line names the NumPy
  * call of kernels.rmsprop_rule it matches, operands in the same order. */
 
 #define DEFINE_RULE(NAME, T, SQRT)                                                       \
-static void NAME(Py_ssize_t n, T *p, const T *g, T *v, T *a, T *m,                       \
+MULTIVERSION static void NAME(Py_ssize_t n, T *p, const T *g, T *v, T *a, T *m,                       \
                  T lr, T rho, T omr, T eps, T mom)                                        \
 {                                                                                          \
     Py_ssize_t i;                                                                          \
