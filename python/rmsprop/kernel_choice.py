@@ -19,6 +19,7 @@ updates). Threads are started for one update and joined before it returns,
 so nothing is left running that a fork()ed child would inherit half-alive.
 """
 
+import importlib.util
 import numbers
 import os
 from typing import Optional
@@ -29,7 +30,11 @@ try:
     from . import _fused  # type: ignore[attr-defined]  # (C, no stub)
 except ImportError as error:       # not built: no compiler at install, or removed
     _fused = None
-    _IMPORT_ERROR: Optional[str] = f"{type(error).__name__}: {error}"
+    _IMPORT_ERROR: Optional[str] = (
+        "not built: the installed package has no rmsprop._fused (no C compiler or "
+        "Python headers when it was installed?)"
+        if importlib.util.find_spec(f"{__package__}._fused") is None
+        else f"{type(error).__name__}: {error}")
 else:
     _IMPORT_ERROR = None
 
