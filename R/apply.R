@@ -48,21 +48,22 @@
 #' opt$iterations
 optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
   if (...length()) check_dots_empty(...)
-  # (inherits() only: this is the hot path; a stale pointer fails in reticulate)
-  if (!inherits(optimizer, optimizer_classes)) check_optimizer(optimizer, "optimizer")
+  # (inherits() only: this is the hot path)
+  if (!inherits(optimizer, optimizer_classes)) optimizer <- check_optimizer(optimizer, "optimizer")
   default_dtype <- identical(dtype, "float64")
   if (!default_dtype) dtype <- check_choice(dtype, "dtype", c("float64", "float32", "float16"))
+  # Under dynamic loss scaling a non-finite gradient is the signal to skip
+  # the step (Keras), not an error.
+  check_grads <- !inherits(optimizer, "rmsprop_loss_scale_optimizer")
   if (is.list(params) && !is.data.frame(params)) {
     n <- length(params)
     if (!n) arg_error("params", "a numeric vector or array, or a non-empty list of them", params)
     if (!is.list(grads) || is.data.frame(grads)) {
-      arg_error("grads", sprintf("a list like `params` (of %d element%s)", n,
-                                 if (n == 1L) "" else "s"), grads)
+      arg_error("grads", sprintf("a list like `params` (of %d element%s)", n, plural(n)), grads)
     }
     if (length(grads) != n) {
-      rmsprop_abort(sprintf(paste0("`grads` must have the structure of `params`: ",
-                                   "`params` has %d element%s, `grads` has %d."),
-                            n, if (n == 1L) "" else "s", length(grads)),
+      rmsprop_abort(sprintf("`grads` must have the structure of `params`: `params` has %d element%s, `grads` has %d.",
+                            n, plural(n), length(grads)),
                     class = "rmsprop_argument_error")
     }
     keys <- names(params)
@@ -83,9 +84,8 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
     for (i in seq_len(n)) {
       p <- params[[i]]
       g <- grads[[i]]
-      if (!is.numeric(p)) {
-        arg_error("params", sprintf("numeric; element %d ('%s') is", i, keys[[i]]), p)
-      }
+      if (!is.numeric(p) || is.factor(p)) element_error("params", params, i, p)
+      if (!all_finite(p)) non_finite_error("params", params, i, p)
       # With a dim, reticulate hands NumPy a view of R's memory (a plain
       # vector would become a Python list); setting it costs R one copy.
       if (is.null(dim(p))) dim(p) <- length(p)
@@ -93,20 +93,23 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
       if (is.null(g)) {
         any_null <- TRUE
       } else {
-        if (!is.numeric(g)) {
-          arg_error("grads", sprintf("numeric (or NULL); element %d ('%s') is", i, keys[[i]]), g)
-        }
-        if (!same_shape(p, g)) shape_error(p, g, keys[[i]])
+        if (!is.numeric(g) || is.factor(g)) element_error("grads", params, i, g, null_ok = TRUE)
+        if (!same_shape(p, g)) shape_error(p, g, element_label("grads", params, i))
+        if (check_grads && !all_finite(g)) non_finite_error("grads", params, i, g)
         if (is.null(dim(g))) dim(g) <- length(g)
         gradients[[i]] <- g
       }
     }
   } else {
-    if (!is.numeric(params)) {
+    if (!is.numeric(params) || is.factor(params)) {
       arg_error("params", "a numeric vector or array, or a list of them", params)
     }
-    if (!is.numeric(grads)) arg_error("grads", "a numeric vector or array like `params`", grads)
-    if (!same_shape(params, grads)) shape_error(params, grads, NULL)
+    if (!is.numeric(grads) || is.factor(grads)) {
+      arg_error("grads", "a numeric vector or array like `params`", grads)
+    }
+    if (!same_shape(params, grads)) shape_error(params, grads, "`grads`")
+    if (!all_finite(params)) non_finite_error("params", NULL, 1L, params)
+    if (check_grads && !all_finite(grads)) non_finite_error("grads", NULL, 1L, grads)
     keys <- "param_1"
     any_null <- FALSE
     p <- params
@@ -132,10 +135,67 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
     reticulate::py_call(engine_step, optimizer, gradients, values, dtype, keys, single)
   }
   result <- if (any_null) apply_without_gradients(call_engine, keys, gradients) else call_engine()
-  if (inherits(result, "python.builtin.BaseException")) {
-    rmsprop_abort(python_message(result), class = "rmsprop_engine_error")
+  if (inherits(result, "python.builtin.BaseException")) engine_abort(result)
+  out <- like_params(result, params)
+  check_results(out, params, keys)
+  out
+}
+
+# `params$w` (or `params[[2]]`, or `params` for a single parameter).
+element_label <- function(arg, params, i) {
+  if (is.null(params)) return(sprintf("`%s`", arg))
+  key <- names(params)[i]
+  if (is.null(key) || is.na(key) || !nzchar(key)) sprintf("`%s[[%d]]`", arg, i)
+  else if (make.names(key) == key) sprintf("`%s$%s`", arg, key)
+  else sprintf("`%s[[\"%s\"]]`", arg, key)
+}
+
+element_error <- function(arg, params, i, x, null_ok = FALSE) {
+  rmsprop_abort(sprintf("%s must be a numeric vector or array%s; got %s.",
+                        element_label(arg, params, i), if (null_ok) " (or NULL)" else "",
+                        describe_value(x)),
+                class = "rmsprop_argument_error")
+}
+
+# One pass, no allocation: a sum of doubles is finite only when every element
+# is (an integer vector can only hold NA).
+all_finite <- function(x) {
+  if (is.integer(x)) !anyNA(x) else is.finite(sum(x))
+}
+
+# The position of the first non-finite element: [3] in a vector, [2, 1] in a matrix.
+first_non_finite <- function(x) {
+  index <- which(!is.finite(x))[1L]
+  d <- dim(x)
+  position <- if (length(d) > 1L) arrayInd(index, d) else index
+  list(what = if (is.nan(x[index])) "NaN" else if (is.na(x[index])) "NA" else
+         if (x[index] > 0) "Inf" else "-Inf",
+       at = paste0("[", paste(position, collapse = ", "), "]"),
+       count = sum(!is.finite(x)))
+}
+
+non_finite_error <- function(arg, params, i, x) {
+  found <- first_non_finite(x)
+  rmsprop_abort(sprintf("%s contains %s at %s%s; %s must be finite (the optimizer was not changed).",
+                        gsub("`", "", element_label(arg, params, i)), found$what, found$at,
+                        if (found$count > 1L) sprintf(" (and %d more non-finite values)", found$count - 1L) else "",
+                        if (arg == "params") "parameters" else "gradients"),
+                class = c("rmsprop_non_finite_error", "rmsprop_argument_error"))
+}
+
+# A non-finite value made by the update itself (e.g. `epsilon = 0` with a
+# zero gradient) is an R warning naming the parameter.
+check_results <- function(out, params, keys) {
+  values <- if (is.list(params) && !is.data.frame(params)) out else list(out)
+  for (i in seq_along(values)) {
+    if (!all_finite(values[[i]])) {
+      found <- first_non_finite(values[[i]])
+      rmsprop_warn(sprintf("The update made parameter '%s' non-finite (%s at %s%s); check the optimizer's arguments (e.g. `epsilon`) and the gradients.",
+                           keys[[i]], found$what, found$at,
+                           if (found$count > 1L) sprintf(", %d values in all", found$count) else ""),
+                   class = "rmsprop_non_finite_warning")
+    }
   }
-  like_params(result, params)
 }
 
 # The engine's `result` (one array, or a list of arrays for a list of
@@ -167,18 +227,12 @@ same_shape <- function(p, g) {
 }
 
 shape_label <- function(x) {
-  if (is.null(dim(x))) {
-    sprintf("length %d", length(x))
-  } else {
-    sprintf("dim c(%s)", paste(dim(x), collapse = ", "))
-  }
+  if (length(dim(x)) <= 1L) sprintf("length %d", length(x)) else sprintf("dim c(%s)", paste(dim(x), collapse = ", "))
 }
 
-shape_error <- function(p, g, key) {
-  rmsprop_abort(sprintf(paste0("`grads` must have the shape of `params`%s: ",
-                               "the parameter has %s, its gradient %s."),
-                        if (is.null(key)) "" else sprintf(" (element '%s')", key),
-                        shape_label(p), shape_label(g)),
+shape_error <- function(p, g, label) {
+  rmsprop_abort(sprintf("%s must have the shape of its parameter: the parameter has %s, the gradient %s.",
+                        label, shape_label(p), shape_label(g)),
                 class = "rmsprop_argument_error")
 }
 
@@ -224,15 +278,27 @@ apply_without_gradients <- function(call_engine, keys, gradients) {
 #' }
 #' optimizer_finalize(opt, params)
 optimizer_finalize <- function(optimizer, params) {
-  if (!inherits(optimizer, optimizer_classes)) check_optimizer(optimizer, "optimizer")
+  if (!inherits(optimizer, optimizer_classes)) optimizer <- check_optimizer(optimizer, "optimizer")
+  if (!isTRUE(optimizer$built)) {
+    rmsprop_abort("`optimizer` has not been used with optimizer_apply() yet: there is nothing to finalize.",
+                  class = "rmsprop_argument_error")
+  }
+  values <- reticulate::py_to_r(py_try(engine()$finalized_values(optimizer)))
   is_list <- is.list(params) && !is.data.frame(params)
-  values <- py_try(engine()$finalized_values(optimizer))
   n <- if (is_list) length(params) else 1L
   if (length(values) != n) {
-    rmsprop_abort(sprintf(paste0("`params` must have the structure used with ",
-                                 "optimizer_apply() (%d element%s); got %d."),
-                          length(values), if (length(values) == 1L) "" else "s", n),
+    rmsprop_abort(sprintf("`params` must have the structure used with optimizer_apply() (%d parameter%s); got %d.",
+                          length(values), plural(length(values)), n),
                   class = "rmsprop_argument_error")
+  }
+  for (i in seq_len(n)) {
+    p <- if (is_list) params[[i]] else params
+    if (!is.numeric(p) || !same_shape(p, values[[i]]) && !(is.null(dim(p)) && length(p) == length(values[[i]]))) {
+      rmsprop_abort(sprintf("%s must have the shape used with optimizer_apply(): %s; got %s.",
+                            element_label("params", if (is_list) params, i),
+                            shape_label(values[[i]]), describe_value(p)),
+                    class = "rmsprop_argument_error")
+    }
   }
   like_params(values, params)
 }

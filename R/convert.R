@@ -1,17 +1,19 @@
-# Argument checks and R -> Python conversions, all in one place.
+# R -> Python conversions, and Python's answers back as R conditions.
 #
-# Every exported function validates its arguments here before Python is
-# touched, and converts them to what the engine wants:
-#   * numbers            -> double (Python float)
-#   * whole step counts  -> integer (Python int)
-#   * NULL               -> NULL (Python None)
-#   * names              -> list() of strings (a Python list, also at length 1)
-#   * numeric vectors    -> arrays with a dim (1-d NumPy arrays, not lists)
-#   * an R function      -> a Python callable taking no arguments that returns
-#                           a single number (learning rates)
-# Errors name the offending argument.
+# As keras3's wrappers do (its `capture_args()` converters), R only converts
+# the types R users write to what the engine wants, and the engine checks
+# every argument. Its messages reach R unchanged, as classed R conditions:
+#   * whole numbers      -> Python int (an R user writes `3`, a double)
+#   * NA (any type)      -> NaN, which every engine check refuses (reticulate
+#                           would send a logical NA as True, an integer NA as
+#                           -2147483648 and a character NA as "NA")
+#   * NULL               -> None
+#   * numeric vectors    -> Python lists, also at length 1 (schedule boundaries)
+#   * an R function      -> a Python callable (learning rates, see schedules.R)
+# What only R can check (R structures: list names, `...` names, dims of
+# params and grads, NA in them) is checked in R.
 
-# -- errors -------------------------------------------------------------------
+# -- conditions -----------------------------------------------------------------
 
 rmsprop_abort <- function(message, class = NULL) {
   stop(structure(
@@ -20,28 +22,46 @@ rmsprop_abort <- function(message, class = NULL) {
   ))
 }
 
+rmsprop_warn <- function(message, class = NULL) {
+  warning(structure(
+    class = c(class, "rmsprop_warning", "warning", "condition"),
+    list(message = message, call = NULL)
+  ))
+}
+
+# How an R value is named in R-side messages.
 describe_value <- function(x) {
   if (is.null(x)) return("NULL")
   if (is.function(x)) return("a function")
   if (inherits(x, "python.builtin.object")) {
     return(paste0("a Python object of class ", class(x)[[1L]]))
   }
+  if (is.data.frame(x)) return(sprintf("a data frame with %d column%s", ncol(x), plural(ncol(x))))
+  if (is.factor(x)) return(sprintf("a factor of length %d", length(x)))
   if (is.atomic(x) && length(x) == 1L && is.null(dim(x))) {
     return(paste(deparse(unname(x)), collapse = ""))
   }
-  if (is.atomic(x)) {
-    return(sprintf("a %s vector of length %d", typeof(x), length(x)))
+  if (is.atomic(x) && !is.null(dim(x))) {
+    return(sprintf("%s %s array of dim c(%s)", article(typeof(x)), typeof(x),
+                   paste(dim(x), collapse = ", ")))
   }
+  if (is.atomic(x)) {
+    return(sprintf("%s %s vector of length %d", article(typeof(x)), typeof(x), length(x)))
+  }
+  if (is.list(x)) return(sprintf("a list of length %d", length(x)))
   sprintf("an object of type '%s'", typeof(x))
 }
+
+article <- function(word) if (grepl("^[aeiou]", word)) "an" else "a"
+
+plural <- function(n) if (n == 1L) "" else "s"
 
 arg_error <- function(arg, what, x) {
   rmsprop_abort(sprintf("`%s` must be %s; got %s.", arg, what, describe_value(x)),
                 class = "rmsprop_argument_error")
 }
 
-# The message of a Python exception raised by the engine, without reticulate's
-# traceback hint.
+# The message of a Python exception, without reticulate's traceback hint.
 python_message <- function(e) {
   text <- tryCatch(reticulate::py_str(e), error = function(...) NULL)
   if (!is.character(text) || length(text) != 1L || !nzchar(text)) {
@@ -52,44 +72,115 @@ python_message <- function(e) {
   text
 }
 
-# Evaluate `expr` (a call into the engine); a Python exception becomes a clean
-# R error carrying the Python message.
-py_try <- function(expr) {
-  tryCatch(expr, python.builtin.BaseException = function(e) {
-    rmsprop_abort(python_message(e), class = "rmsprop_engine_error")
-  })
+# A Python exception raised by the engine as an R error. The engine raises
+# TypeError and ValueError for bad arguments (checks.py); they are
+# `rmsprop_argument_error`s. Every engine error is also an
+# `rmsprop_engine_error`.
+engine_abort <- function(e) {
+  bad_argument <- inherits(e, c("python.builtin.TypeError", "python.builtin.ValueError"))
+  rmsprop_abort(python_message(e),
+                class = c(if (bad_argument) "rmsprop_argument_error", "rmsprop_engine_error"))
 }
 
-# -- scalar checks -----------------------------------------------------------
+# Evaluate `expr`, a call into the engine: a Python exception becomes an R
+# error with the engine's message, a Python warning an R warning, and an
+# engine object gets its R class (see classes.R).
+py_try <- function(expr) {
+  module <- .rmsprop$warnings
+  if (is.null(module)) {
+    engine()
+    module <- .rmsprop$warnings <- reticulate::import("warnings", convert = FALSE)
+  }
+  recorder <- module$catch_warnings(record = TRUE)
+  log <- recorder$`__enter__`()
+  module$simplefilter("always")
+  result <- tryCatch(expr, python.builtin.BaseException = function(e) e,
+                     finally = recorder$`__exit__`(NULL, NULL, NULL))
+  for (record in reticulate::py_to_r(log)) {
+    rmsprop_warn(python_message(record$message))
+  }
+  if (inherits(result, "python.builtin.BaseException")) engine_abort(result)
+  as_rmsprop_object(result)
+}
+
+# -- conversions -----------------------------------------------------------------
+
+# NA becomes NaN (see above); everything else is reticulate's.
+as_py_value <- function(x) {
+  if (is.atomic(x) && !is.null(x) && !is.factor(x) && anyNA(x)) {
+    if (is.character(x)) {
+      x <- lapply(x, function(v) if (is.na(v)) NaN else v)
+      if (length(x) == 1L) x <- x[[1L]]
+    } else {
+      x <- as.double(x)
+    }
+  }
+  x
+}
+
+# A whole number -> a Python int (through an R integer when it fits);
+# anything else as is, for the engine to check.
+as_py_int <- function(x) {
+  if (is.double(x) && length(x) == 1L && is.null(dim(x)) && !is.na(x) && is.finite(x) &&
+      x == trunc(x)) {
+    if (abs(x) <= .Machine$integer.max) return(as.integer(x))
+    return(reticulate::import_builtins(convert = FALSE)$int(x))
+  }
+  as_py_value(x)
+}
+
+# A vector -> an R list (a Python list, also at length 1), whole numbers as
+# ints when `whole`.
+as_py_list <- function(x, whole = FALSE) {
+  if (!is.atomic(x) || is.null(x) || !is.null(dim(x)) && length(dim(x)) > 1L) {
+    return(as_py_value(x))
+  }
+  x <- as.vector(x)
+  if (whole) return(lapply(x, as_py_int))
+  as.list(as_py_value(x))
+}
+
+# Arguments of `...`: named (they become Python keywords), NA converted.
+named_dots <- function(...) {
+  dots <- list(...)
+  if (length(dots) && (is.null(names(dots)) || any(!nzchar(names(dots))))) {
+    rmsprop_abort("Arguments in `...` must be named.", class = "rmsprop_argument_error")
+  }
+  lapply(dots, as_py_value)
+}
+
+check_dots_empty <- function(...) {
+  if (...length()) {
+    dots <- names(list(...))
+    shown <- if (is.null(dots)) "" else paste(dots[nzchar(dots)], collapse = ", ")
+    rmsprop_abort(
+      sprintf("`...` must be empty; got %d unexpected argument%s%s.", ...length(),
+              plural(...length()), if (nzchar(shown)) paste0(": ", shown) else ""),
+      class = "rmsprop_argument_error")
+  }
+}
+
+check_choice <- function(x, arg, choices) {
+  if (!is.character(x) || length(x) != 1L || is.na(x) || !(x %in% choices)) {
+    arg_error(arg, paste0("one of ", paste0('"', choices, '"', collapse = ", ")), x)
+  }
+  x
+}
+
+check_path <- function(x, arg = "path") {
+  if (!is.character(x) || length(x) != 1L || is.na(x) || !nzchar(x)) {
+    arg_error(arg, "a file path (a single string)", x)
+  }
+  path.expand(x)
+}
+
+# -- arguments only R sees --------------------------------------------------------
+# (rmsprop_minimize()'s `control`: no engine function checks them)
 
 is_number <- function(x) {
   is.numeric(x) && length(x) == 1L && !is.na(x) && is.null(dim(x))
 }
 
-check_number <- function(x, arg, null_ok = FALSE, min = -Inf, max = Inf,
-                         min_open = FALSE) {
-  if (is.null(x)) {
-    if (null_ok) return(NULL)
-    arg_error(arg, "a number", x)
-  }
-  if (!is_number(x)) {
-    arg_error(arg, if (null_ok) "a single number or NULL" else "a single number", x)
-  }
-  x <- as.double(x)
-  if (!is.finite(x)) arg_error(arg, "a finite number", x)
-  if (x < min || (min_open && x <= min) || x > max) {
-    range <- if (is.finite(max)) {
-      sprintf("in %s%s, %s]", if (min_open) "(" else "[", format(min), format(max))
-    } else {
-      sprintf("%s %s", if (min_open) ">" else ">=", format(min))
-    }
-    arg_error(arg, paste("a number", range), x)
-  }
-  x
-}
-
-# A whole number (an R user writes `3`, a double) -> an R integer, which
-# reaches Python as an int.
 check_count <- function(x, arg, null_ok = FALSE, min = -Inf) {
   if (is.null(x)) {
     if (null_ok) return(NULL)
@@ -101,111 +192,4 @@ check_count <- function(x, arg, null_ok = FALSE, min = -Inf) {
   }
   if (x < min) arg_error(arg, sprintf("a whole number >= %s", format(min)), x)
   as.integer(x)
-}
-
-check_flag <- function(x, arg) {
-  if (!is.logical(x) || length(x) != 1L || is.na(x)) {
-    arg_error(arg, "TRUE or FALSE", x)
-  }
-  x
-}
-
-check_string <- function(x, arg, null_ok = FALSE) {
-  if (is.null(x) && null_ok) return(NULL)
-  if (!is.character(x) || length(x) != 1L || is.na(x) || !nzchar(x)) {
-    arg_error(arg, if (null_ok) "a non-empty string or NULL" else "a non-empty string", x)
-  }
-  x
-}
-
-check_choice <- function(x, arg, choices) {
-  if (!is.character(x) || length(x) != 1L || is.na(x) || !(x %in% choices)) {
-    arg_error(arg, paste0("one of ", paste0('"', choices, '"', collapse = ", ")), x)
-  }
-  x
-}
-
-check_dots_empty <- function(...) {
-  if (...length()) {
-    dots <- names(list(...))
-    shown <- if (is.null(dots)) "" else paste(dots[nzchar(dots)], collapse = ", ")
-    rmsprop_abort(
-      sprintf("`...` must be empty; got %d unexpected argument(s)%s.", ...length(),
-              if (nzchar(shown)) paste0(": ", shown) else ""),
-      class = "rmsprop_argument_error")
-  }
-}
-
-# -- vectors and lists ---------------------------------------------------------
-
-# A numeric vector -> an R list of numbers (a Python list, also at length 1).
-as_py_number_list <- function(x, arg, whole = FALSE, min_length = 1L) {
-  if (!is.numeric(x) || anyNA(x) || !all(is.finite(x))) {
-    arg_error(arg, "a numeric vector of finite numbers", x)
-  }
-  if (length(x) < min_length) {
-    arg_error(arg, sprintf("a numeric vector of length >= %d", min_length), x)
-  }
-  x <- as.vector(x)
-  if (whole && all(x == round(x)) && all(abs(x) <= .Machine$integer.max)) {
-    x <- as.integer(x)
-  } else {
-    x <- as.double(x)
-  }
-  as.list(x)
-}
-
-# -- learning rates ------------------------------------------------------------
-
-is_schedule <- function(x) inherits(x, "rmsprop.schedules.LearningRateSchedule")
-
-is_py_callable <- function(x) {
-  inherits(x, "python.builtin.object") &&
-    isTRUE(tryCatch(reticulate::py_has_attr(x, "__call__"), error = function(e) FALSE))
-}
-
-# A number, a learning_rate_schedule_*() object, an R function of no
-# arguments (or a Python callable) returning a number.
-as_py_learning_rate <- function(x, arg = "learning_rate") {
-  if (is.numeric(x)) return(check_number(x, arg, min = 0))
-  if (is_schedule(x)) return(x)
-  if (is.function(x)) {
-    fun <- x
-    rate <- function(...) {
-      value <- fun()
-      if (!is.numeric(value) || length(value) != 1L || is.na(value)) {
-        stop(sprintf("The `%s` function must return a single number; it returned %s.",
-                     arg, describe_value(value)), call. = FALSE)
-      }
-      as.double(value)
-    }
-    return(reticulate::r_to_py(rate))
-  }
-  if (is_py_callable(x)) return(x)
-  arg_error(arg, "a number, a learning_rate_schedule_*() object or a function", x)
-}
-
-# -- optimizers ------------------------------------------------------------------
-
-optimizer_classes <- c("rmsprop.base_optimizer.BaseOptimizer",
-                       "rmsprop.loss_scale.LossScaleOptimizer")
-
-check_optimizer <- function(x, arg = "optimizer") {
-  if (!inherits(x, optimizer_classes)) {
-    arg_error(arg, "an rmsprop optimizer (from optimizer_rmsprop() or optimizer_loss_scale())", x)
-  }
-  if (reticulate::py_is_null_xptr(x)) {
-    rmsprop_abort(sprintf(paste0("`%s` is a Python object from an earlier R session; ",
-                                 "it is no longer valid. Save optimizers with save_optimizer()."),
-                          arg),
-                  class = "rmsprop_argument_error")
-  }
-  x
-}
-
-check_path <- function(x, arg = "path") {
-  if (!is.character(x) || length(x) != 1L || is.na(x) || !nzchar(x)) {
-    arg_error(arg, "a file path (a single string)", x)
-  }
-  path.expand(x)
 }

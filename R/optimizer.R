@@ -10,16 +10,33 @@
 #' The centered version additionally maintains a moving average of the
 #' gradients, and uses that average to estimate the variance.
 #'
-#' The optimizer is the Python engine's object as is; its Keras methods work
-#' from R with `$`: `apply()`, `apply_gradients()`, `build()`, `iterations`,
-#' `learning_rate` (read and set), `variables`, `get_config()`,
-#' `finalize_variable_values()`, `exclude_from_weight_decay()`,
-#' `scale_loss()`. To train plain R vectors and arrays, use
-#' [optimizer_apply()].
+#' To train plain R vectors and arrays, use [optimizer_apply()]; with
+#' `use_ema = TRUE`, [optimizer_finalize()] then gives the moving averages
+#' of the trained values.
 #'
-#' @param learning_rate A float, a `learning_rate_schedule_*` instance, or a
-#'   callable that takes no arguments and returns the actual value to use. The
-#'   learning rate. Defaults to `0.001`.
+#' The optimizer is the Python engine's object (R class
+#' `rmsprop_optimizer`); its Keras methods and fields work from R with `$`
+#' (see [rmsprop_fields]): `apply()`, `apply_gradients()`, `build()`,
+#' `iterations`, `learning_rate` (read and set), `variables`,
+#' `get_config()`, `finalize_variable_values()`,
+#' `exclude_from_weight_decay()`, `scale_loss()`.
+#' `do.call(optimizer_rmsprop, opt$get_config())` rebuilds an equal optimizer,
+#' schedules included.
+#'
+#' R converts the arguments (whole numbers to integers, `NULL`, functions,
+#' schedule configs); the engine checks them, and a bad argument is an R
+#' error of class `rmsprop_argument_error` with the engine's message.
+#'
+#' @section References:
+#' Hinton, G. (2012). Neural Networks for Machine Learning, lecture 6e:
+#' rmsprop. <https://www.cs.toronto.edu/~tijmen/csc321/slides/lecture_slides_lec6.pdf>
+#'
+#' @param learning_rate A float, a `learning_rate_schedule_*` instance (see
+#'   [learning_rate_schedule_exponential_decay()] and
+#'   [learning_rate_schedule()]), or a callable that takes no arguments and
+#'   returns the actual value to use. An R function of one argument is a
+#'   schedule: it is called with the step. The learning rate. Defaults to
+#'   `0.001`.
 #' @param rho float, defaults to 0.9. Discounting factor for the old gradients.
 #' @param momentum float, defaults to 0.0. If not 0.0., the optimizer tracks
 #'   the momentum value, with a decay rate equals to `1 - momentum`.
@@ -53,7 +70,8 @@
 #'   does not overwrite model variables in the middle of training, and you
 #'   need to explicitly overwrite the variables at the end of training by
 #'   calling `optimizer$finalize_variable_values()` (which updates the model
-#'   variables in-place).
+#'   variables in-place). For values trained with [optimizer_apply()], call
+#'   [optimizer_finalize()] instead: it returns the moving averages.
 #' @param name String. The name to use for momentum accumulator weights
 #'   created by the optimizer.
 #' @param ... For forward/backward compatability: passed on to the engine
@@ -73,10 +91,11 @@
 #'   (optimizer steps // gradient_accumulation_steps). Learning rate schedules
 #'   will look at "real" iterations value (optimizer steps).
 #'
-#' @return An RMSprop optimizer: the engine's Python object (class
-#'   `rmsprop.rmsprop_optimizer.RMSprop`).
-#' @seealso [optimizer_apply()], [optimizer_loss_scale()],
-#'   [learning_rate_schedule_exponential_decay()], [save_optimizer()].
+#' @return An RMSprop optimizer: the engine's Python object, of R class
+#'   `rmsprop_optimizer`.
+#' @seealso [optimizer_apply()], [optimizer_finalize()],
+#'   [optimizer_loss_scale()], [learning_rate_schedule_exponential_decay()],
+#'   [learning_rate_schedule()], [save_optimizer()], [print.rmsprop].
 #' @export
 #' @examplesIf rmsprop::engine_available()
 #' opt <- optimizer_rmsprop(learning_rate = 0.1)
@@ -97,66 +116,25 @@ optimizer_rmsprop <- function(learning_rate = 0.001, rho = 0.9, momentum = 0, ep
   # The package's Python first: converting an R function learning rate
   # below would otherwise let reticulate pick one.
   engine()
+  # R converts (see convert.R); the engine checks every argument.
   args <- list(
-    learning_rate = as_py_learning_rate(learning_rate, "learning_rate"),
-    rho = check_number(rho, "rho", min = 0, max = 1),
-    momentum = check_number(momentum, "momentum", min = 0),
-    epsilon = check_number(epsilon, "epsilon", min = 0),
-    centered = check_flag(centered, "centered"),
-    weight_decay = check_number(weight_decay, "weight_decay", null_ok = TRUE, min = 0),
-    clipnorm = check_number(clipnorm, "clipnorm", null_ok = TRUE, min = 0, min_open = TRUE),
-    clipvalue = check_number(clipvalue, "clipvalue", null_ok = TRUE, min = 0, min_open = TRUE),
-    global_clipnorm = check_number(global_clipnorm, "global_clipnorm", null_ok = TRUE,
-                                   min = 0, min_open = TRUE),
-    use_ema = check_flag(use_ema, "use_ema"),
-    ema_momentum = check_number(ema_momentum, "ema_momentum", min = 0, max = 1),
-    ema_overwrite_frequency = check_count(ema_overwrite_frequency, "ema_overwrite_frequency",
-                                          null_ok = TRUE, min = 1),
-    loss_scale_factor = check_number(loss_scale_factor, "loss_scale_factor", null_ok = TRUE,
-                                     min = 0, min_open = TRUE),
-    gradient_accumulation_steps = check_accumulation(gradient_accumulation_steps),
-    name = check_string(name, "name")
+    learning_rate = as_py_learning_rate(learning_rate),
+    rho = as_py_value(rho),
+    momentum = as_py_value(momentum),
+    epsilon = as_py_value(epsilon),
+    centered = as_py_value(centered),
+    weight_decay = as_py_value(weight_decay),
+    clipnorm = as_py_value(clipnorm),
+    clipvalue = as_py_value(clipvalue),
+    global_clipnorm = as_py_value(global_clipnorm),
+    use_ema = as_py_value(use_ema),
+    ema_momentum = as_py_value(ema_momentum),
+    ema_overwrite_frequency = as_py_int(ema_overwrite_frequency),
+    loss_scale_factor = as_py_value(loss_scale_factor),
+    gradient_accumulation_steps = as_py_int(gradient_accumulation_steps),
+    name = as_py_value(name)
   )
-  clips <- c("clipnorm", "clipvalue", "global_clipnorm")
-  set <- clips[!vapply(args[clips], is.null, logical(1))]
-  if (length(set) > 1L) {
-    rmsprop_abort(sprintf(paste0("Only one of `clipnorm`, `clipvalue` and `global_clipnorm` ",
-                                 "can be set; got %s."),
-                          paste0("`", set, "`", collapse = " and ")),
-                  class = "rmsprop_argument_error")
-  }
-  dots <- engine_dots(...)
-  rmsprop <- engine()
-  py_try(do.call(rmsprop$RMSprop, c(args, dots)))
-}
-
-check_accumulation <- function(x, arg = "gradient_accumulation_steps") {
-  x <- check_count(x, arg, null_ok = TRUE, min = 0)
-  if (!is.null(x) && x == 1L) {
-    arg_error(arg, "NULL, 0 (off) or a whole number >= 2", 1)
-  }
-  x
-}
-
-# `...` as a list whose elements all have names (they become Python keywords).
-named_dots <- function(...) {
-  dots <- list(...)
-  if (length(dots) && (is.null(names(dots)) || any(!nzchar(names(dots))))) {
-    rmsprop_abort("Arguments in `...` must be named.", class = "rmsprop_argument_error")
-  }
-  dots
-}
-
-# `...` for the engine: named; `decay` is dropped with a warning, as Keras does.
-engine_dots <- function(...) {
-  dots <- named_dots(...)
-  keys <- names(dots)
-  if ("decay" %in% keys) {
-    warning("`decay` is not supported in Keras 3 optimizers and is ignored; ",
-            "use a learning rate schedule instead.", call. = FALSE)
-    dots <- dots[keys != "decay"]
-  }
-  dots
+  py_try(do.call(engine()$RMSprop, c(args, named_dots(...))))
 }
 
 #' An optimizer that applies dynamic loss scaling
@@ -176,9 +154,9 @@ engine_dots <- function(...) {
 #'   as `learning_rate` belong to the inner optimizer and are an error here).
 #' @param name String or `NULL`: the optimizer's name
 #'   (`"loss_scale_optimizer"` when `NULL`).
-#' @return The engine's `rmsprop.LossScaleOptimizer` (class
-#'   `rmsprop.loss_scale.LossScaleOptimizer`). `iterations` and
-#'   `learning_rate` are the inner optimizer's.
+#' @return The engine's `LossScaleOptimizer`, of R class
+#'   `rmsprop_loss_scale_optimizer`. `iterations` and `learning_rate` are the
+#'   inner optimizer's; `dynamic_scale` reads as a number.
 #' @export
 #' @examplesIf rmsprop::engine_available()
 #' opt <- optimizer_loss_scale(optimizer_rmsprop(), initial_scale = 1024)
@@ -188,42 +166,15 @@ engine_dots <- function(...) {
 #' opt
 optimizer_loss_scale <- function(inner_optimizer, initial_scale = 32768,
                                  dynamic_growth_steps = 2000L, ..., name = NULL) {
-  if (!inherits(inner_optimizer, "rmsprop.base_optimizer.BaseOptimizer")) {
-    arg_error("inner_optimizer", "an optimizer from optimizer_rmsprop()", inner_optimizer)
+  if (inherits(inner_optimizer, "python.builtin.object")) {
+    # (a stale pointer from an earlier session: an R error, not a crash)
+    check_optimizer(inner_optimizer, "inner_optimizer")
   }
-  check_optimizer(inner_optimizer, "inner_optimizer")
   args <- list(
-    inner_optimizer = inner_optimizer,
-    initial_scale = check_number(initial_scale, "initial_scale", min = 0, min_open = TRUE),
-    dynamic_growth_steps = check_count(dynamic_growth_steps, "dynamic_growth_steps", min = 1),
-    name = check_string(name, "name", null_ok = TRUE)
+    inner_optimizer = as_py_value(inner_optimizer),
+    initial_scale = as_py_value(initial_scale),
+    dynamic_growth_steps = as_py_int(dynamic_growth_steps),
+    name = as_py_value(name)
   )
-  dots <- named_dots(...)
-  rmsprop <- engine()
-  py_try(do.call(rmsprop$LossScaleOptimizer, c(args, dots)))
-}
-
-# Setting `learning_rate` from R goes through the same conversion as
-# optimizer_rmsprop(); everything else is reticulate's.
-
-count_arguments <- c("ema_overwrite_frequency", "gradient_accumulation_steps",
-                     "dynamic_growth_steps")
-
-#' @export
-`$<-.rmsprop.base_optimizer.BaseOptimizer` <- function(x, name, value) { # nolint: object_name.
-  set_attribute(x, name, value)
-}
-
-#' @export
-`$<-.rmsprop.loss_scale.LossScaleOptimizer` <- function(x, name, value) { # nolint: object_name.
-  set_attribute(x, name, value)
-}
-
-set_attribute <- function(x, name, value) {
-  if (identical(name, "learning_rate")) value <- as_py_learning_rate(value, "learning_rate")
-  # Counts reach Python as integers, as from the constructors (the engine
-  # checks every value as its constructor does).
-  if (name %in% count_arguments && is.numeric(value)) value <- check_count(value, name)
-  py_try(reticulate::py_set_attr(x, name, value))
-  invisible(x)
+  py_try(do.call(engine()$LossScaleOptimizer, c(args, named_dots(...))))
 }

@@ -9,3 +9,6 @@
 #'
 #' @keywords internal
 "_PACKAGE"
+
+#' @importFrom utils str
+NULL

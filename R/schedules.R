@@ -3,8 +3,10 @@
 #' Keras 3's learning rate schedules, computed by the engine (in float32, as
 #' Keras does). Pass one as `learning_rate` to [optimizer_rmsprop()]: it is
 #' evaluated at the optimizer's raw iteration count before each update. A
-#' schedule is a Python object; call it with a step, e.g. `schedule(10)`, to
-#' see the rate at that step.
+#' schedule (R class `rmsprop_schedule`) is callable: `schedule(10)` gives
+#' the rate at step 10, `schedule(0:100)` one rate per step, and
+#' `plot(schedule)` draws them (see [print.rmsprop_schedule]). For a schedule
+#' written as an R function, see [learning_rate_schedule()].
 #'
 #' * `learning_rate_schedule_exponential_decay()`:
 #'   `initial_learning_rate * decay_rate ^ (step / decay_steps)` (the
@@ -41,9 +43,8 @@
 #'   period.
 #' @param t_mul A number: how much longer each period is than the previous.
 #' @param m_mul A number: how much lower each period's initial rate is.
-#' @return A learning rate schedule: the engine's Python object (class
-#'   `rmsprop.schedules.<ClassName>`, inheriting from
-#'   `rmsprop.schedules.LearningRateSchedule`).
+#' @return A learning rate schedule: the engine's Python object, of R class
+#'   `rmsprop_schedule`.
 #' @name learning_rate_schedule
 #' @examplesIf rmsprop::engine_available()
 #' schedule <- learning_rate_schedule_exponential_decay(0.1, decay_steps = 10,
@@ -66,15 +67,15 @@ new_schedule <- function(class_name, args) {
 }
 
 # Exponential and inverse-time decay take the same arguments (the engine's
-# `_StepDecay`), checked here once.
+# `_StepDecay`).
 step_decay_schedule <- function(class_name, initial_learning_rate, decay_steps, decay_rate,
                                 staircase, name) {
   new_schedule(class_name, list(
-    initial_learning_rate = check_number(initial_learning_rate, "initial_learning_rate"),
-    decay_steps = check_count(decay_steps, "decay_steps", min = 1),
-    decay_rate = check_number(decay_rate, "decay_rate"),
-    staircase = check_flag(staircase, "staircase"),
-    name = check_string(name, "name")
+    initial_learning_rate = as_py_value(initial_learning_rate),
+    decay_steps = as_py_int(decay_steps),
+    decay_rate = as_py_value(decay_rate),
+    staircase = as_py_value(staircase),
+    name = as_py_value(name)
   ))
 }
 
@@ -91,19 +92,10 @@ learning_rate_schedule_exponential_decay <- function(initial_learning_rate, deca
 #' @export
 learning_rate_schedule_piecewise_constant_decay <- function(boundaries, values,
                                                             name = "PiecewiseConstant") {
-  boundaries <- as_py_number_list(boundaries, "boundaries", whole = TRUE)
-  values <- as_py_number_list(values, "values", min_length = 2L)
-  if (length(values) != length(boundaries) + 1L) {
-    rmsprop_abort(sprintf(paste0("`values` must have one element more than `boundaries`; ",
-                                 "got %d values for %d boundaries."),
-                          length(values), length(boundaries)),
-                  class = "rmsprop_argument_error")
-  }
-  if (is.unsorted(unlist(boundaries))) {
-    arg_error("boundaries", "in increasing order", unlist(boundaries))
-  }
   new_schedule("PiecewiseConstantDecay", list(
-    boundaries = boundaries, values = values, name = check_string(name, "name")
+    boundaries = as_py_list(boundaries, whole = TRUE),
+    values = as_py_list(values),
+    name = as_py_value(name)
   ))
 }
 
@@ -113,12 +105,12 @@ learning_rate_schedule_polynomial_decay <- function(initial_learning_rate, decay
                                                     end_learning_rate = 1e-04, power = 1,
                                                     cycle = FALSE, name = "PolynomialDecay") {
   new_schedule("PolynomialDecay", list(
-    initial_learning_rate = check_number(initial_learning_rate, "initial_learning_rate"),
-    decay_steps = check_count(decay_steps, "decay_steps", min = 1),
-    end_learning_rate = check_number(end_learning_rate, "end_learning_rate"),
-    power = check_number(power, "power"),
-    cycle = check_flag(cycle, "cycle"),
-    name = check_string(name, "name")
+    initial_learning_rate = as_py_value(initial_learning_rate),
+    decay_steps = as_py_int(decay_steps),
+    end_learning_rate = as_py_value(end_learning_rate),
+    power = as_py_value(power),
+    cycle = as_py_value(cycle),
+    name = as_py_value(name)
   ))
 }
 
@@ -137,12 +129,12 @@ learning_rate_schedule_cosine_decay <- function(initial_learning_rate, decay_ste
                                                 name = "CosineDecay", warmup_target = NULL,
                                                 warmup_steps = 0) {
   new_schedule("CosineDecay", list(
-    initial_learning_rate = check_number(initial_learning_rate, "initial_learning_rate"),
-    decay_steps = check_count(decay_steps, "decay_steps", min = 1),
-    alpha = check_number(alpha, "alpha"),
-    name = check_string(name, "name"),
-    warmup_target = check_number(warmup_target, "warmup_target", null_ok = TRUE),
-    warmup_steps = check_count(warmup_steps, "warmup_steps", min = 0)
+    initial_learning_rate = as_py_value(initial_learning_rate),
+    decay_steps = as_py_int(decay_steps),
+    alpha = as_py_value(alpha),
+    name = as_py_value(name),
+    warmup_target = as_py_value(warmup_target),
+    warmup_steps = as_py_int(warmup_steps)
   ))
 }
 
@@ -153,11 +145,96 @@ learning_rate_schedule_cosine_decay_restarts <- function(initial_learning_rate,
                                                          m_mul = 1, alpha = 0,
                                                          name = "SGDRDecay") {
   new_schedule("CosineDecayRestarts", list(
-    initial_learning_rate = check_number(initial_learning_rate, "initial_learning_rate"),
-    first_decay_steps = check_count(first_decay_steps, "first_decay_steps", min = 1),
-    t_mul = check_number(t_mul, "t_mul"),
-    m_mul = check_number(m_mul, "m_mul"),
-    alpha = check_number(alpha, "alpha"),
-    name = check_string(name, "name")
+    initial_learning_rate = as_py_value(initial_learning_rate),
+    first_decay_steps = as_py_int(first_decay_steps),
+    t_mul = as_py_value(t_mul),
+    m_mul = as_py_value(m_mul),
+    alpha = as_py_value(alpha),
+    name = as_py_value(name)
   ))
+}
+
+#' A learning rate schedule from an R function
+#'
+#' Wraps an R function of the step as a learning rate schedule, like
+#' keras3's `LearningRateSchedule()`: the optimizer calls it with its raw
+#' iteration count (a double: 0 at the first step) before each update, and
+#' uses the number it returns. Passing such a function directly as
+#' `learning_rate` to [optimizer_rmsprop()] does the same; a function of no
+#' arguments is called without the step.
+#'
+#' @param fn An R function of one argument, the step, returning one number
+#'   (or, called with a vector of steps, one number per step).
+#' @param name String: the schedule's name.
+#' @return A learning rate schedule (R class `rmsprop_schedule`), callable
+#'   with a step or a vector of steps.
+#' @seealso [learning_rate_schedule_exponential_decay()] and the other
+#'   built-in schedules; [plot.rmsprop_schedule()].
+#' @export
+#' @examplesIf rmsprop::engine_available()
+#' sched <- learning_rate_schedule(function(step) 0.1 / (1 + step))
+#' sched(0:3)
+#' opt <- optimizer_rmsprop(learning_rate = sched)
+#' # the same, directly:
+#' opt <- optimizer_rmsprop(learning_rate = function(step) 0.1 / (1 + step))
+learning_rate_schedule <- function(fn, name = "RFunctionSchedule") {
+  if (!is.function(fn)) arg_error("fn", "a function of the step", fn)
+  py_try(r_schedule_class()(fn, as_py_value(name)))
+}
+
+# The engine schedule class whose __call__ calls an R function (made once per
+# session). get_config() holds the function, so that `optimizer_rmsprop()`
+# rebuilds the schedule from an optimizer's config.
+r_schedule_class <- function() {
+  cls <- .rmsprop$r_schedule_class
+  if (is.null(cls)) {
+    schedules <- engine()$schedules
+    cls <- reticulate::PyClass(r_schedule_class_name, inherit = schedules$LearningRateSchedule,
+                               defs = list(
+      # (R functions live in the R session: there is no Python module to
+      # import this class from)
+      `__module__` = "R",
+      `__init__` = function(self, fn, name) {
+        self$fn <- fn
+        self$name <- name
+        NULL
+      },
+      `__call__` = function(self, step) {
+        as_py_value(self$fn(as.double(reticulate::py_to_r(step))))
+      },
+      get_config = function(self) list(fn = self$fn, name = self$name)
+    ))
+    .rmsprop$r_schedule_class <- cls
+  }
+  cls
+}
+
+r_schedule_class_name <- "RFunctionSchedule"
+
+# A learning rate as the engine wants it: a number; a schedule; an R
+# function of the step (a schedule) or of nothing (a callable); a
+# schedule's config, as `get_config()` gives it.
+as_py_learning_rate <- function(x) {
+  if (is.function(x) && !inherits(x, "python.builtin.object")) {
+    engine()
+    if (!length(formals(x))) {
+      fn <- x
+      return(reticulate::r_to_py(function() as_py_value(fn())))
+    }
+    return(learning_rate_schedule(x))
+  }
+  if (is.list(x) && !is.object(x) && is.character(x$class_name)) {
+    if (identical(x$class_name, r_schedule_class_name)) {
+      return(learning_rate_schedule(x$config$fn, x$config$name))
+    }
+    # (reticulate turns the lists of a piecewise schedule into R vectors)
+    config <- x
+    for (key in c("boundaries", "values")) {
+      if (is.numeric(config$config[[key]])) {
+        config$config[[key]] <- as_py_list(config$config[[key]], whole = key == "boundaries")
+      }
+    }
+    return(py_try(engine()$schedules$deserialize(config)))
+  }
+  as_py_value(x)
 }

@@ -122,7 +122,7 @@ test_that("optimizer_apply() works with a loss-scale optimizer", {
   skip_if_no_engine()
   opt <- optimizer_loss_scale(optimizer_rmsprop(learning_rate = 0.1), initial_scale = 8,
                               dynamic_growth_steps = 2)
-  expect_s3_class(opt, "rmsprop.loss_scale.LossScaleOptimizer")
+  expect_s3_class(opt, "rmsprop_loss_scale_optimizer")
   p <- optimizer_apply(opt, c(8, 8), c(1, 1))
   expect_equal(p, r_rmsprop(c(1, 1), list(c(1, 1)), lr = opt$learning_rate))
   p2 <- optimizer_apply(opt, c(Inf, 1), p)
@@ -159,6 +159,18 @@ test_that("optimizer_finalize() without EMA returns the current values; bad use 
   opt <- optimizer_rmsprop()
   p <- optimizer_apply(opt, c(1, 2), c(0, 0))
   expect_identical(optimizer_finalize(opt, c(0, 0)), p)
-  expect_error(optimizer_finalize(optimizer_rmsprop(), 1), "apply_to_values")
+  expect_error(optimizer_finalize(optimizer_rmsprop(), 1), "optimizer_apply()", fixed = TRUE)
   expect_error(optimizer_finalize(opt, list(1, 2)), "params")
+})
+
+test_that("optimizer_finalize() checks the structure it is given", {
+  skip_if_no_engine()
+  opt <- optimizer_rmsprop(use_ema = TRUE)
+  params <- optimizer_apply(opt, list(y = c(1, 2, 3), b = 1), list(y = c(0, 0, 0), b = 0))
+  expect_error(optimizer_finalize(opt, list(y = 1, b = 1)),
+               "`params$y` must have the shape used with optimizer_apply(): length 3; got 1.",
+               fixed = TRUE)
+  expect_error(optimizer_finalize(opt, list(y = c(1, 2, 3))), "2 parameters")
+  expect_error(optimizer_finalize(opt, list(y = matrix(1, 3, 1), b = 1)), "params$y", fixed = TRUE)
+  expect_length(optimizer_finalize(opt, params)$y, 3)
 })

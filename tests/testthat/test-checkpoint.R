@@ -12,7 +12,7 @@ test_that("a checkpoint saved in R resumes bit-identically in R", {
   pa <- pb <- params
   for (g in grads[6:10]) pa <- optimizer_apply(a, g, pa)
   b <- load_optimizer(path)
-  expect_s3_class(b, "rmsprop.rmsprop_optimizer.RMSprop")
+  expect_s3_class(b, "rmsprop_optimizer")
   for (g in grads[6:10]) pb <- optimizer_apply(b, g, pb)
   expect_identical(pa, pb)
   expect_identical(a$iterations, b$iterations)
@@ -31,7 +31,7 @@ test_that("checkpoints are Python's: loss-scale, float32, schedules, ~ paths", {
   py_loaded <- py_rmsprop()$load_optimizer(path)
   expect_identical(py_loaded$get_config(), a$get_config())
   b <- load_optimizer(path)
-  expect_s3_class(b, "rmsprop.loss_scale.LossScaleOptimizer")
+  expect_s3_class(b, "rmsprop_loss_scale_optimizer")
   expect_identical(optimizer_apply(a, c(1, 1, 1), p, dtype = "float32"),
                    optimizer_apply(b, c(1, 1, 1), p, dtype = "float32"))
   # a file written by Python loads in R
@@ -46,7 +46,7 @@ test_that("checkpoints are Python's: loss-scale, float32, schedules, ~ paths", {
   on.exit(unlink(path.expand(rel)), add = TRUE)
   save_optimizer(optimizer_rmsprop(), rel)
   expect_true(file.exists(path.expand(rel)))
-  expect_s3_class(load_optimizer(rel), "rmsprop.rmsprop_optimizer.RMSprop")
+  expect_s3_class(load_optimizer(rel), "rmsprop_optimizer")
 })
 
 test_that("a user's Python schedule loads only through custom_objects", {

@@ -1,7 +1,7 @@
 test_that("optimizer_rmsprop() returns the engine's RMSprop object", {
   skip_if_no_engine()
   opt <- optimizer_rmsprop()
-  expect_s3_class(opt, "rmsprop.rmsprop_optimizer.RMSprop")
+  expect_s3_class(opt, "rmsprop_optimizer")
   expect_s3_class(opt, "python.builtin.object")
   expect_true(reticulate::py_to_r(reticulate::import_builtins()$isinstance(opt, py_rmsprop()$RMSprop)))
 })
@@ -60,7 +60,7 @@ test_that("`...` is passed on to the engine", {
   skip_if_no_engine()
   expect_error(optimizer_rmsprop(unknown_argument = 1), "unknown_argument")
   expect_warning(opt <- optimizer_rmsprop(decay = 0.1), "decay")
-  expect_s3_class(opt, "rmsprop.rmsprop_optimizer.RMSprop")
+  expect_s3_class(opt, "rmsprop_optimizer")
 })
 
 test_that("the Keras methods work from R", {

@@ -57,3 +57,59 @@ test_that("an optimizer evaluates its schedule at its iterations", {
   expect_identical(opt$learning_rate, as.numeric(sch(3)))
   expect_error(opt$learning_rate <- 0.1, "schedule")
 })
+
+test_that("an R function of the step is a learning rate schedule", {
+  skip_if_no_engine()
+  steps <- numeric()
+  rate <- function(step) {
+    steps <<- c(steps, step)
+    0.1 / (1 + step)
+  }
+  opt <- optimizer_rmsprop(learning_rate = rate)
+  expect_true(is.function(opt$get_config()$learning_rate$config$fn))
+  p <- 0
+  for (i in 1:3) p <- optimizer_apply(opt, 1, p)
+  expect_identical(unique(steps), c(0, 1, 2))
+  expect_identical(opt$learning_rate, 0.1 / 4)
+  # the same through learning_rate_schedule(), vectorised like the function
+  sched <- learning_rate_schedule(function(step) 0.1 / (1 + step))
+  expect_s3_class(sched, "rmsprop_schedule")
+  expect_identical(sched(0:3), 0.1 / (1 + 0:3))
+  expect_match(format(optimizer_rmsprop(learning_rate = sched)), "R function of the step", all = FALSE)
+  expect_error(learning_rate_schedule(1), "fn", class = "rmsprop_argument_error")
+  # zero-argument functions keep working
+  expect_identical(optimizer_rmsprop(learning_rate = function() 0.5)$learning_rate, 0.5)
+})
+
+test_that("do.call(optimizer_rmsprop, opt$get_config()) rebuilds the optimizer", {
+  skip_if_no_engine()
+  rates <- list(
+    0.01,
+    learning_rate_schedule_piecewise_constant_decay(5, c(1, 0.1)),
+    learning_rate_schedule_cosine_decay(0.1, 20, warmup_target = 0.5, warmup_steps = 5),
+    function(step) 0.1 / (1 + step)
+  )
+  for (rate in rates) {
+    opt <- optimizer_rmsprop(learning_rate = rate, momentum = 0.5, name = "x")
+    again <- do.call(optimizer_rmsprop, opt$get_config())
+    expect_s3_class(again, "rmsprop_optimizer")
+    a <- b <- c(1, 2)
+    for (i in 1:8) {
+      a <- optimizer_apply(opt, c(1, -1), a)
+      b <- optimizer_apply(again, c(1, -1), b)
+    }
+    expect_identical(a, b)
+  }
+})
+
+test_that("schedules print as their config and plot their rates", {
+  skip_if_no_engine()
+  sched <- learning_rate_schedule_exponential_decay(0.1, 10, 0.5)
+  expect_output(print(sched), "<rmsprop_schedule> ExponentialDecay\\(initial_learning_rate = 0.1")
+  r_sched <- learning_rate_schedule(function(step) 1 / (1 + step))
+  path <- tempfile(fileext = ".pdf")
+  grDevices::pdf(path)
+  expect_identical(plot(r_sched, steps = 0:10), r_sched)
+  grDevices::dev.off()
+  unlink(path)
+})

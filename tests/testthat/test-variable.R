@@ -2,7 +2,7 @@ test_that("rmsprop_variable() round-trips R values", {
   skip_if_no_engine()
   m <- matrix(c(1.5, 2, 3, 4, 5, 6), 2, 3)
   v <- rmsprop_variable(m, dtype = "float64", name = "w")
-  expect_s3_class(v, "rmsprop.variable.Variable")
+  expect_s3_class(v, "rmsprop_variable")
   expect_identical(v$name, "w")
   expect_identical(as.array(v), m)
   expect_identical(as.numeric(v), as.vector(m))
