@@ -62,7 +62,8 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
       arg_error("grads", sprintf("a list like `params` (of %d element%s)", n, plural(n)), grads)
     }
     if (length(grads) != n) {
-      rmsprop_abort(sprintf("`grads` must have the structure of `params`: `params` has %d element%s, `grads` has %d.",
+      rmsprop_abort(sprintf(paste0("`grads` must have the structure of `params`: ",
+                                   "`params` has %d element%s, `grads` has %d."),
                             n, plural(n), length(grads)),
                     class = "rmsprop_argument_error")
     }
@@ -176,9 +177,11 @@ first_non_finite <- function(x) {
 
 non_finite_error <- function(arg, params, i, x) {
   found <- first_non_finite(x)
-  rmsprop_abort(sprintf("%s contains %s at %s%s; %s must be finite (the optimizer was not changed).",
+  more <- if (found$count > 1L) sprintf(" (and %d more non-finite values)", found$count - 1L)
+  rmsprop_abort(sprintf(paste("%s contains %s at %s%s; %s must be finite",
+                              "(the optimizer was not changed)."),
                         gsub("`", "", element_label(arg, params, i)), found$what, found$at,
-                        if (found$count > 1L) sprintf(" (and %d more non-finite values)", found$count - 1L) else "",
+                        if (is.null(more)) "" else more,
                         if (arg == "params") "parameters" else "gradients"),
                 class = c("rmsprop_non_finite_error", "rmsprop_argument_error"))
 }
@@ -190,9 +193,10 @@ check_results <- function(out, params, keys) {
   for (i in seq_along(values)) {
     if (!all_finite(values[[i]])) {
       found <- first_non_finite(values[[i]])
-      rmsprop_warn(sprintf("The update made parameter '%s' non-finite (%s at %s%s); check the optimizer's arguments (e.g. `epsilon`) and the gradients.",
+      rmsprop_warn(sprintf(paste0("The update made parameter '%s' non-finite (%s at %s%s); check ",
+                                  "the optimizer's arguments (e.g. `epsilon`) and the gradients."),
                            keys[[i]], found$what, found$at,
-                           if (found$count > 1L) sprintf(", %d values in all", found$count) else ""),
+                           if (found$count > 1L) sprintf(", %d in all", found$count) else ""),
                    class = "rmsprop_non_finite_warning")
     }
   }
@@ -227,11 +231,16 @@ same_shape <- function(p, g) {
 }
 
 shape_label <- function(x) {
-  if (length(dim(x)) <= 1L) sprintf("length %d", length(x)) else sprintf("dim c(%s)", paste(dim(x), collapse = ", "))
+  if (length(dim(x)) <= 1L) {
+    sprintf("length %d", length(x))
+  } else {
+    sprintf("dim c(%s)", paste(dim(x), collapse = ", "))
+  }
 }
 
 shape_error <- function(p, g, label) {
-  rmsprop_abort(sprintf("%s must have the shape of its parameter: the parameter has %s, the gradient %s.",
+  rmsprop_abort(sprintf(paste0("%s must have the shape of its parameter: ",
+                               "the parameter has %s, the gradient %s."),
                         label, shape_label(p), shape_label(g)),
                 class = "rmsprop_argument_error")
 }
@@ -280,20 +289,22 @@ apply_without_gradients <- function(call_engine, keys, gradients) {
 optimizer_finalize <- function(optimizer, params) {
   if (!inherits(optimizer, optimizer_classes)) optimizer <- check_optimizer(optimizer, "optimizer")
   if (!isTRUE(optimizer$built)) {
-    rmsprop_abort("`optimizer` has not been used with optimizer_apply() yet: there is nothing to finalize.",
+    rmsprop_abort(paste("`optimizer` has not been used with optimizer_apply() yet:",
+                        "there is nothing to finalize."),
                   class = "rmsprop_argument_error")
   }
   values <- reticulate::py_to_r(py_try(engine()$finalized_values(optimizer)))
   is_list <- is.list(params) && !is.data.frame(params)
   n <- if (is_list) length(params) else 1L
   if (length(values) != n) {
-    rmsprop_abort(sprintf("`params` must have the structure used with optimizer_apply() (%d parameter%s); got %d.",
+    rmsprop_abort(sprintf(paste("`params` must have the structure used with optimizer_apply()",
+                                "(%d parameter%s); got %d."),
                           length(values), plural(length(values)), n),
                   class = "rmsprop_argument_error")
   }
   for (i in seq_len(n)) {
     p <- if (is_list) params[[i]] else params
-    if (!is.numeric(p) || !same_shape(p, values[[i]]) && !(is.null(dim(p)) && length(p) == length(values[[i]]))) {
+    if (!is.numeric(p) || !same_shape(p, values[[i]])) {
       rmsprop_abort(sprintf("%s must have the shape used with optimizer_apply(): %s; got %s.",
                             element_label("params", if (is_list) params, i),
                             shape_label(values[[i]]), describe_value(p)),

@@ -53,7 +53,8 @@ check_optimizer <- function(x, arg = "optimizer") {
     arg_error(arg, "an rmsprop optimizer (from optimizer_rmsprop() or optimizer_loss_scale())", x)
   }
   if (reticulate::py_is_null_xptr(x)) {
-    rmsprop_abort(sprintf("`%s` is a Python object from an earlier R session; it is no longer valid. Save optimizers with save_optimizer().", arg),
+    rmsprop_abort(sprintf(paste("`%s` is a Python object from an earlier R session; it is",
+                                "no longer valid. Save optimizers with save_optimizer()."), arg),
                   class = "rmsprop_argument_error")
   }
   x
@@ -111,7 +112,7 @@ NULL
 
 #' @rdname rmsprop_fields
 #' @export
-`$<-.rmsprop_object` <- function(x, name, value) {
+`$<-.rmsprop_object` <- function(x, name, value) { # nolint: object_name.
   if (startsWith(name, "_") || !reticulate::py_has_attr(x, name) ||
       is_method(reticulate::py_get_attr(x, name))) {
     fields <- public_fields(x)
