@@ -35,13 +35,23 @@ as_rmsprop_object <- function(x) {
     return(x)
   }
   if (inherits(x, "rmsprop_object") || reticulate::py_is_null_xptr(x)) return(x)
-  classes <- engine_classes()
-  for (i in seq_along(classes)) {
-    if (isTRUE(.rmsprop$isinstance(x, classes[[i]]))) {
-      class(x) <- c(r_class_names[[i]], "rmsprop_object", class(x))
-      return(x)
+  # The answer depends on the Python type only: found once per type (the
+  # type's name is a cache key here, never a class to dispatch on).
+  key <- class(x)[[1L]]
+  r_class <- .rmsprop$r_class_of[[key]]
+  if (is.null(r_class)) {
+    classes <- engine_classes()
+    r_class <- ""
+    for (i in seq_along(classes)) {
+      if (isTRUE(.rmsprop$isinstance(x, classes[[i]]))) {
+        r_class <- r_class_names[[i]]
+        break
+      }
     }
+    if (is.null(.rmsprop$r_class_of)) .rmsprop$r_class_of <- list()
+    .rmsprop$r_class_of[[key]] <- r_class
   }
+  if (nzchar(r_class)) class(x) <- c(r_class, "rmsprop_object", class(x))
   x
 }
 
