@@ -51,8 +51,18 @@ as_rmsprop_object <- function(x) {
     if (is.null(.rmsprop$r_class_of)) .rmsprop$r_class_of <- list()
     .rmsprop$r_class_of[[key]] <- r_class
   }
+  if (identical(r_class, "rmsprop_schedule")) x <- vector_valued(x)
   if (nzchar(r_class)) class(x) <- c(r_class, "rmsprop_object", class(x))
   x
+}
+
+# A schedule called from R returns a plain R vector (one rate per step) where
+# reticulate would give a 1-d array: the same Python object (same
+# attributes), called through an R function that drops the dim.
+vector_valued <- function(schedule) {
+  call <- function(step) as.vector(schedule(step))
+  attributes(call) <- attributes(schedule)
+  call
 }
 
 check_optimizer <- function(x, arg = "optimizer") {

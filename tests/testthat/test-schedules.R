@@ -113,3 +113,17 @@ test_that("schedules print as their config and plot their rates", {
   grDevices::dev.off()
   unlink(path)
 })
+
+test_that("built-in schedules take a vector of steps, and plot", {
+  skip_if_no_engine()
+  sched <- learning_rate_schedule_piecewise_constant_decay(c(3, 6), c(1, 0.5, 0.25))
+  expect_identical(sched(0:8), vapply(0:8, function(s) as.numeric(sched(s)), 0))
+  expect_identical(sched(0:8), c(1, 1, 1, 1, 0.5, 0.5, 0.5, 0.25, 0.25))
+  cosine <- learning_rate_schedule_cosine_decay(0.1, 20)
+  expect_length(cosine(0:100), 101)
+  path <- tempfile(fileext = ".pdf")
+  grDevices::pdf(path)
+  expect_identical(plot(cosine), cosine)
+  grDevices::dev.off()
+  unlink(path)
+})
