@@ -113,11 +113,17 @@ class Trainers:
         numbers again), and an error is returned instead of raised: R checks
         the class of the result, which is much cheaper than wrapping every
         call in an R `tryCatch()`.
+
+        NumPy's floating-point warnings are off: R checks the results and
+        warns in R, naming the parameter that became non-finite (a NumPy
+        RuntimeWarning would reach R users as raw text on stderr, once per
+        session, with an engine source path, and could not be caught).
         """
         try:
             if isinstance(names, str):
                 names = [names]
-            result = self.apply(optimizer, grads, values, dtype, names, copy=False)
+            with np.errstate(all="ignore"):
+                result = self.apply(optimizer, grads, values, dtype, names, copy=False)
         except Exception as error:  # noqa: BLE001 - every error is handed to R as a value
             return error
         return result[0] if single else result

@@ -40,3 +40,17 @@ test_that("a non-finite value made by the engine is an R warning naming the para
   expect_s3_class(w, "rmsprop_warning")
   expect_match(conditionMessage(w), "parameter 'w' non-finite (NaN at [1])", fixed = TRUE)
 })
+
+test_that("NumPy's RuntimeWarning text never reaches R's console", {
+  skip_if_no_engine()
+  rscript <- file.path(R.home("bin"), "Rscript")
+  code <- paste(
+    "library(rmsprop);",
+    "w <- tryCatch(optimizer_apply(optimizer_rmsprop(epsilon = 0), c(0, 1), c(1, 1)),",
+    "              warning = function(w) conditionMessage(w));",
+    "cat('R WARNING:', w, '\\n')")
+  out <- paste(suppressWarnings(system2(rscript, c("-e", shQuote(code)), stdout = TRUE,
+                                        stderr = TRUE)), collapse = "\n")
+  expect_match(out, "R WARNING: The update made parameter 'param_1' non-finite", fixed = TRUE)
+  expect_false(grepl("RuntimeWarning|invalid value encountered", out))
+})
