@@ -65,7 +65,7 @@ test_that("optimizer_loss_scale() and rmsprop_variable() reject bad arguments", 
                "dynamic_growth_steps")
   expect_error(optimizer_loss_scale(optimizer_rmsprop(), name = 1), "name")
   expect_error(optimizer_loss_scale(optimizer_rmsprop(), learning_rate = 0.1), "learning_rate")
-  expect_error(rmsprop_variable("a"), "value")
+  expect_error(rmsprop_variable("a"), "initializer", class = "rmsprop_argument_error")
   expect_error(rmsprop_variable(1, dtype = 1), "dtype")
   expect_error(rmsprop_variable(1, dtype = "complex128"), "dtype")
   expect_error(rmsprop_variable(1, name = NA), "name")
