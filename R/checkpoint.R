@@ -75,14 +75,8 @@ load_optimizer <- function(path, custom_objects = NULL, check_names = TRUE) {
     rmsprop_abort(sprintf("`path`: no checkpoint at '%s'.", path),
                   class = c("rmsprop_checkpoint_error", "rmsprop_argument_error"))
   }
-  tryCatch(
-    engine()$load_optimizer(path, custom_objects = custom_objects, check_names = check_names),
-    rmsprop.checkpoint.CheckpointError = function(e) {
-      rmsprop_abort(python_message(e),
-                    class = c("rmsprop_checkpoint_error", "rmsprop_engine_error"))
-    },
-    python.builtin.BaseException = function(e) {
-      rmsprop_abort(python_message(e), class = "rmsprop_engine_error")
-    }
-  )
+  # (py_try: a CheckpointError becomes an rmsprop_checkpoint_error, and the
+  # optimizer gets its R class)
+  py_try(engine()$load_optimizer(path, custom_objects = custom_objects,
+                                 check_names = check_names))
 }

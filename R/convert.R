@@ -76,10 +76,17 @@ python_message <- function(e) {
 # TypeError and ValueError for bad arguments (checks.py); they are
 # `rmsprop_argument_error`s. Every engine error is also an
 # `rmsprop_engine_error`.
+# A damaged or foreign checkpoint (the engine's CheckpointError) is an
+# `rmsprop_checkpoint_error` instead.
 engine_abort <- function(e) {
-  bad_argument <- inherits(e, c("python.builtin.TypeError", "python.builtin.ValueError"))
+  engine_classes()
+  checkpoint <- isTRUE(tryCatch(.rmsprop$isinstance(e, engine()$CheckpointError),
+                                error = function(...) FALSE))
+  bad_argument <- !checkpoint &&
+    inherits(e, c("python.builtin.TypeError", "python.builtin.ValueError"))
   rmsprop_abort(python_message(e),
-                class = c(if (bad_argument) "rmsprop_argument_error", "rmsprop_engine_error"))
+                class = c(if (checkpoint) "rmsprop_checkpoint_error",
+                          if (bad_argument) "rmsprop_argument_error", "rmsprop_engine_error"))
 }
 
 # Evaluate `expr`, a call into the engine: a Python exception becomes an R
