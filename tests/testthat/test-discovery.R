@@ -21,6 +21,7 @@ first_calls <- c(
   rmsprop_variable = "rmsprop_variable(c(1, 2), name = 'w')",
   save_optimizer = "save_optimizer(optimizer_rmsprop(), tempfile(fileext = '.npz'))",
   load_optimizer = "load_optimizer(Sys.getenv('RMSPROP_TEST_CHECKPOINT'))",
+  learning_rate_schedule = "learning_rate_schedule(function(step) 0.1 / (1 + step))",
   learning_rate_schedule_exponential_decay = "learning_rate_schedule_exponential_decay(0.1, 10, 0.5)",
   learning_rate_schedule_inverse_time_decay = "learning_rate_schedule_inverse_time_decay(0.1, 10, 0.5)",
   learning_rate_schedule_piecewise_constant_decay =
