@@ -10,7 +10,9 @@ iteration counter. Storage (flat per-dtype buffers) sits behind
 """
 
 import operator
+import os
 import re
+import sys
 import threading
 import warnings
 from typing import NamedTuple, Optional
@@ -95,6 +97,28 @@ def _check_slots_exist(optimizer, name, value, kind, what):
 
 
 _CLIP_ARGUMENTS = ("clipnorm", "clipvalue", "global_clipnorm")
+
+
+def _looks_like_pairs(grads):
+    """True for TF-style [(gradient, variable), ...] passed as gradients."""
+    first = grads[0]
+    return (type(first) is tuple and len(first) == 2
+            and isinstance(first[1], (Variable, np.ndarray)) and type(grads[-1]) is tuple)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _caller_stacklevel():
+    """The `stacklevel` of a warning that points at the first frame outside
+    this package (the user's line), however deep inside it the warning is."""
+    level = 1
+    frame = sys._getframe(1)
+    while frame is not None and os.path.dirname(
+            os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 class BaseOptimizer:
@@ -383,15 +407,20 @@ class BaseOptimizer:
         Steps from several threads are serialised (one at a time).
         """
         with self._lock:
-            self._apply_checked(self._gradients_by_position(grads, trainable_variables))
+            by_position = self._gradients_by_position(grads, trainable_variables)
+            if by_position is not None:
+                self._apply_checked(by_position)
 
     def _apply_unscaled(self, grads, trainable_variables, loss_scale, finite_flags):
         """The hook of `LossScaleOptimizer`: check `grads` as `apply` does; when
         all are finite, apply them divided by `loss_scale` (a float32 number)
-        and return True; otherwise change nothing and return False.
+        and return True; otherwise change nothing and return False (None when
+        there are no gradients at all: nothing to do).
         `finite_flags` is a bool scratch buffer of `kernels.CHUNK` elements."""
         with self._lock:
             by_position = self._gradients_by_position(grads, trainable_variables)
+            if by_position is None:
+                return None
             for grad in by_position:
                 if grad is not None and not kernels.all_finite(grad, finite_flags):
                     return False
@@ -399,8 +428,21 @@ class BaseOptimizer:
             return True
 
     def _gradients_by_position(self, grads, trainable_variables):
-        """Build if needed, check, and lay out `grads` by variable position (None = no gradient)."""
+        """Build if needed, check, and lay out `grads` by variable position (None = no gradient).
+
+        Returns None for no gradients at all: Keras' `apply([])` is a no-op.
+        """
+        if isinstance(grads, dict):
+            raise TypeError("`grads` must be a list with one gradient per variable, in the "
+                            "variables' order; got a dict (its keys would be taken for "
+                            "gradients). Pass a list, e.g. [grads[name] for name in names].")
         grads = list(grads)
+        if not grads:
+            return None
+        if _looks_like_pairs(grads):
+            raise TypeError("`grads` holds (gradient, variable) pairs: pass those to "
+                            "`apply_gradients(pairs)`, or the gradients alone to "
+                            "`apply(grads, variables)`.")
         if trainable_variables is None:
             if not self.built:
                 raise ValueError("When `trainable_variables` is not given, the optimizer must "
@@ -430,7 +472,7 @@ class BaseOptimizer:
             if len(missing) == len(positions):
                 raise ValueError("No gradients provided for any variable.")
             warnings.warn(f"Gradients do not exist for variables {missing}; they are left "
-                          "unchanged this step.", stacklevel=3)
+                          "unchanged this step.", stacklevel=_caller_stacklevel())
         return by_position
 
     def _same_variables(self, variables):
@@ -467,12 +509,12 @@ class BaseOptimizer:
 
     def _checked_gradient(self, grad, index):
         array = grad if type(grad) is np.ndarray else np.asarray(grad)
+        if array.dtype.kind not in "fiu":      # before the shape: a string has shape ()
+            raise TypeError(f"Gradient for variable '{self._names[index]}' must be numeric; got "
+                            f"{describe(grad)} (dtype {array.dtype}).")
         if array.shape != self._shapes[index]:
             raise ValueError(f"Gradient for variable '{self._names[index]}' has shape "
                              f"{array.shape}, but the variable has shape {self._shapes[index]}.")
-        if array.dtype.kind not in "fiu":
-            raise TypeError(f"Gradient for variable '{self._names[index]}' must be numeric; got "
-                            f"dtype {array.dtype}.")
         return array
 
     def _apply_checked(self, grads, loss_scale=None):

@@ -172,6 +172,8 @@ class LossScaleOptimizer:
             counter = int(self.step_counter.value)
             applied = self.inner_optimizer._apply_unscaled(grads, trainable_variables, scale[()],
                                                            self._finite_flags)
+            if applied is None:            # no gradients at all: a no-op, as in Keras
+                return
             if not applied:
                 self.step_counter.value[()] = 0
                 scale *= np.float32(0.5)
