@@ -689,6 +689,8 @@ class BaseOptimizer:
             rate = float(rate.value)
         elif isinstance(rate, schedules.LearningRateSchedule):
             rate = schedules.serialize(rate)
+        else:
+            rate = schedules.serialize_function(rate)
         return {
             "name": self.name,
             "learning_rate": rate,
@@ -708,9 +710,11 @@ class BaseOptimizer:
         """Rebuild from `get_config()`, as Keras' `Optimizer.from_config`: a schedule
         is found by class name among the built-in ones or in `custom_objects`."""
         config = dict(config)
-        if isinstance(config.get("learning_rate"), dict):
-            config["learning_rate"] = schedules.deserialize(config["learning_rate"],
-                                                            custom_objects=custom_objects)
+        rate = config.get("learning_rate")
+        if isinstance(rate, dict) and rate.get("class_name") == "function":
+            config["learning_rate"] = schedules.deserialize_function(rate, custom_objects)
+        elif isinstance(rate, dict):
+            config["learning_rate"] = schedules.deserialize(rate, custom_objects=custom_objects)
         return cls(**config)
 
     # -- checkpoint state: read and validated by checkpoint.py -------------

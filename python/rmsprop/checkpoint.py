@@ -93,13 +93,17 @@ def _state_of(optimizer) -> Tuple[Dict[str, Any], Optional[Dict[str, list]]]:
     config = optimizer.get_config()
     inner_config = config["inner_optimizer"]["config"] if inner is not optimizer else config
     rate = inner_config.get("learning_rate")
-    if not isinstance(rate, (int, float, dict)) or isinstance(rate, bool):
+    # A callable rate appears in configs as an entry naming the function.
+    function = isinstance(rate, dict) and rate.get("class_name") == "function"
+    if function or not isinstance(rate, (int, float, dict)) or isinstance(rate, bool):
         where = "the inner optimizer's learning_rate" if inner is not optimizer \
             else "learning_rate"
-        if str(getattr(rate, "__module__", "")).startswith("rpytools"):
+        module = rate.get("module") if function else getattr(rate, "__module__", "")
+        if str(module or "").startswith("rpytools"):
             what = "an R function"       # reticulate's wrapper around it
         else:
-            name = getattr(rate, "__qualname__", None) or getattr(rate, "__name__", None)
+            name = rate["config"]["name"] if function else (
+                getattr(rate, "__qualname__", None) or getattr(rate, "__name__", None))
             what = f"a function ({name or describe(rate)})"
         raise ValueError(f"Cannot save optimizer '{optimizer.name}': {where} is {what}, and a "
                          "function cannot be stored in a file. Use a number or a "

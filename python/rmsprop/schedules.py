@@ -28,6 +28,10 @@ __all__ = [
     "deserialize",
 ]
 
+# The `class_name` that marks a Python function in a config (Keras' own
+# marker for functions in `serialize_keras_object`).
+FUNCTION = "function"
+
 _F32 = np.float32
 
 # Hard-coded rather than taken from `__module__`, so the serialized form does
@@ -520,3 +524,41 @@ def deserialize(config, custom_objects=None):
         )
     cls = registry.lookup("schedule", class_name, (LearningRateSchedule,), custom_objects)
     return cls.from_config(inner)
+
+
+def serialize_function(function):
+    """The JSON-ready entry standing for a callable learning rate in a config.
+
+    A function cannot travel in a config (Keras marshals lambdas' bytecode;
+    we never do), so the entry only names it, marked with class_name
+    "function" as Keras marks functions: `{"module": ..., "class_name":
+    "function", "config": {"name": ...}, "registered_name": ...}`. Loading
+    it needs the function itself, passed in `custom_objects` under that name.
+    """
+    name = getattr(function, "__qualname__", None) or getattr(function, "__name__", None) \
+        or type(function).__name__
+    return {
+        "module": getattr(function, "__module__", None),
+        "class_name": FUNCTION,
+        "config": {"name": str(name)},
+        "registered_name": str(name),
+    }
+
+
+def deserialize_function(config, custom_objects=None):
+    """The callable a `serialize_function` entry names, from `custom_objects`.
+
+    Raises:
+        ValueError: when `custom_objects` does not hold a callable under that
+            name: a config cannot hold the function itself.
+    """
+    inner = config.get("config")
+    name = inner.get("name") if isinstance(inner, dict) else None
+    function = registry.check_custom_objects(custom_objects).get(name)
+    if not callable(function):
+        raise ValueError(
+            f"`learning_rate` in this config is a Python function ({name!r}), which a config "
+            "does not hold. Pass the function as from_config(config, "
+            f"custom_objects={{{name!r}: function}}), or use a number or a schedule."
+        )
+    return function

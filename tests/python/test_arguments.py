@@ -1,7 +1,8 @@
 """Each RMSprop argument's effect, checked against the independent reference
-in rmsprop_reference.py (written from SPEC.md), plus Keras' published examples,
+in rmsprop_reference.py, plus Keras' published examples,
 names, learning-rate forms, config round trips and the optimizer's variables."""
 
+import json
 import warnings
 
 import numpy as np
@@ -489,3 +490,36 @@ def test_build_rejects_bad_compute_dtype(compute_dtype):
     optimizer = rmsprop.RMSprop()
     with pytest.raises((TypeError, ValueError), match="compute_dtype"):
         optimizer.build([rmsprop.Variable([1.0], dtype="float64")], compute_dtype=compute_dtype)
+
+
+# ---------------------------------------------------------------------------
+# get_config() is always JSON-ready; a callable rate is a marked entry
+
+
+def my_rate():
+    return 0.02
+
+
+@pytest.mark.parametrize("rate", [0.01, rmsprop.schedules.ExponentialDecay(0.1, 3, 0.5),
+                                  my_rate, lambda: 0.5],
+                         ids=["number", "schedule", "function", "lambda"])
+def test_get_config_is_json_serialisable(rate):
+    config = rmsprop.RMSprop(learning_rate=rate).get_config()
+    assert json.loads(json.dumps(config)) == config
+    wrapped = rmsprop.LossScaleOptimizer(rmsprop.RMSprop(learning_rate=rate)).get_config()
+    assert json.loads(json.dumps(wrapped)) == wrapped
+
+
+def test_a_callable_rate_is_marked_and_needs_custom_objects():
+    config = rmsprop.RMSprop(learning_rate=my_rate, momentum=0.5).get_config()
+    assert config["learning_rate"]["class_name"] == "function"
+    assert config["learning_rate"]["config"] == {"name": "my_rate"}
+    with pytest.raises(ValueError) as info:
+        rmsprop.RMSprop.from_config(config)
+    assert "my_rate" in str(info.value) and "custom_objects" in str(info.value)
+    with pytest.raises(ValueError, match="my_rate"):
+        rmsprop.RMSprop.from_config(config, custom_objects={"my_rate": 0.3})   # not callable
+    rebuilt = rmsprop.RMSprop.from_config(json.loads(json.dumps(config)),
+                                          custom_objects={"my_rate": my_rate})
+    assert rebuilt.learning_rate == 0.02 and rebuilt.momentum == 0.5
+    assert rebuilt.get_config() == config
