@@ -3,7 +3,8 @@
 # temporary library, and use it from a fresh Rscript, in a directory without
 # a .venv, with no recorded Python, pointed (RMSPROP_PYTHON) at a Python that
 # has NumPy but not the engine (Debian's /usr/bin/python3): the engine must
-# come from the tarball. Also checks what the tarball leaves out.
+# come from the tarball. Also checks what the tarball leaves out, and that the
+# installed package lists its vignettes and demo and cites without a warning.
 #
 #   bash scripts/test-tarball.sh [tarball]   (builds one into out/tarball if not given)
 # Prints "tarball: ok" and exits 0, or says what failed and exits 1.
@@ -58,6 +59,13 @@ env -u RETICULATE_PYTHON -u VIRTUAL_ENV \
     stopifnot(identical(config$python, Sys.getenv("RMSPROP_PYTHON")))
     stopifnot(startsWith(normalizePath(config$engine_path), lib))
     stopifnot(identical(config$engine, as.character(packageVersion("rmsprop"))))
+    # what an R user finds in the installed package
+    stopifnot(setequal(vignette(package = "rmsprop")$results[, "Item"],
+                       c("getting-started", "precision-and-parity", "from-python")))
+    stopifnot("biopsy" %in% demo(package = "rmsprop")$results[, "Item"])
+    invisible(withCallingHandlers(format(citation("rmsprop")),
+                                  warning = function(w) stop("citation() warns: ", conditionMessage(w))))
+    stopifnot(file.exists(system.file("NEWS.md", package = "rmsprop")))
     cat("engine", config$engine, "from", config$engine_path, "on", config$python, "\n")
   ' || fail "the installed tarball does not work with $SYS_PYTHON"
 echo "tarball: ok"
