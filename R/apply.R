@@ -15,10 +15,24 @@
 #' The first call builds the optimizer on new engine variables of `dtype`,
 #' named after the list names (or `"param_1"`, ...), which is what weight
 #' decay exclusions by name (`optimizer$exclude_from_weight_decay(var_names
-#' = ...)`) see. Updates are computed in `dtype`: `"float64"` (R's
-#' precision) by default, `"float32"` to reproduce Keras' float32
-#' trajectories. An optimizer loaded with [load_optimizer()] takes up its
-#' saved state at the first call.
+#' = ...)`) see. Updates are computed in `dtype`:
+#' * `"float64"` (the default) computes in R's precision, as Keras does under
+#'   the float policy `"float64"`: the learning rate, every hyperparameter
+#'   and every schedule value are used as doubles, so the result is the one
+#'   RMSprop written in plain R in Keras' order of operations gives,
+#'   `identical()` to the last bit.
+#' * `"float32"` reproduces Keras' float32 trajectories (its default policy).
+#' * `"float16"` keeps the variables and computes in half precision (as
+#'   Keras' float16 variables under the float32 policy store them); useful
+#'   only to study rounding.
+#'
+#' NA, NaN or Inf in `params` or `grads` is an error naming the element and
+#' position (`grads$w contains NA at [3]`), before anything changes; under
+#' [optimizer_loss_scale()] a non-finite gradient skips the step instead (as
+#' in Keras). A non-finite value produced by the update itself (e.g.
+#' `epsilon = 0` with a zero gradient) is an R warning naming the parameter.
+#' An optimizer loaded with [load_optimizer()] takes up its saved state at
+#' the first call.
 #'
 #' @param optimizer An optimizer from [optimizer_rmsprop()] or
 #'   [optimizer_loss_scale()] (or [load_optimizer()]), not built on engine
@@ -27,8 +41,9 @@
 #' @param params The current parameter values: a numeric vector or array, or
 #'   a (named) list of them.
 #' @param ... Must be empty.
-#' @param dtype `"float64"` (default) or `"float32"`: the precision the
-#'   optimizer computes and keeps its variables in. Fixed at the first call.
+#' @param dtype `"float64"` (default), `"float32"` or `"float16"`: the
+#'   precision the optimizer computes and keeps its variables in. Fixed at
+#'   the first call.
 #' @return The updated parameters, with the structure, names, dims and
 #'   attributes of `params`, as doubles.
 #' @export

@@ -186,6 +186,7 @@ class BaseOptimizer:
 
         self._iterations = Variable(0, dtype="int64", name="iteration")
         self._learning_rate = None
+        self._float64_policy = False
         self.learning_rate = learning_rate
         self.built = False
         self._trainable_variables = []
@@ -223,6 +224,8 @@ class BaseOptimizer:
             raise TypeError("`learning_rate` must be a number, a LearningRateSchedule or a "
                             f"callable taking no arguments; got {describe(value)}.")
         number = check_float("learning_rate", value, low=0)
+        # The number as given, for `build(compute_dtype="float64")`.
+        self._learning_rate_number = number
         if isinstance(self._learning_rate, Variable):
             self._learning_rate.assign(number)
         else:
@@ -235,6 +238,9 @@ class BaseOptimizer:
         if isinstance(rate, Variable):
             return rate.value[()]
         if isinstance(rate, schedules.LearningRateSchedule):
+            if self._float64_policy:
+                with schedules.computing_in(np.float64):
+                    return rate(self._raw_iterations())
             return rate(self._raw_iterations())
         value = rate()
         if isinstance(value, np.ndarray) and value.ndim == 0:
@@ -344,6 +350,15 @@ class BaseOptimizer:
                              any(re.search(p, self._names[i]) for p in excluded_names))
                         for i, v in enumerate(variables)]
         self._compute_dtype = np.dtype(compute_dtype)
+        # Computing in float64 is Keras under floatx "float64" (R's
+        # optimizer_apply() by default): the learning rate variable holds the
+        # rate as given, in float64, and the built-in schedules compute in
+        # float64, so no hyperparameter is rounded to float32 on the way.
+        self._float64_policy = self._compute_dtype == np.float64
+        if self._float64_policy and isinstance(self._learning_rate, Variable) \
+                and self._learning_rate.value.dtype != np.float64:
+            self._learning_rate = Variable(self._learning_rate_number, dtype="float64",
+                                           name="learning_rate")
         self.built = True
         if pending is not None:
             self._pending_checkpoint = None

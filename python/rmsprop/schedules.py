@@ -8,7 +8,10 @@ two. A schedule also takes an array of steps (for plotting) and returns the
 rate of each step.
 """
 
+import contextlib
 import math
+import threading
+from typing import Iterator
 import numbers
 
 import numpy as np
@@ -32,7 +35,28 @@ __all__ = [
 # marker for functions in `serialize_keras_object`).
 FUNCTION = "function"
 
-_F32 = np.float32
+# The float type the built-in schedules compute in: float32, Keras' default
+# float policy, unless an optimizer computing in float64 asks for float64
+# (`computing_in`), as Keras' schedules compute in float64 under floatx
+# "float64" (their operands come from `convert_to_tensor`, which gives floatx).
+_precision = threading.local()
+
+
+def _float_type():
+    return getattr(_precision, "type", np.float32)
+
+
+@contextlib.contextmanager
+def computing_in(dtype) -> Iterator[None]:
+    """Evaluate the built-in schedules in `dtype` (float32 or float64) inside
+    the block, in this thread."""
+    previous = getattr(_precision, "type", np.float32)
+    _precision.type = np.dtype(dtype).type
+    try:
+        yield
+    finally:
+        _precision.type = previous
+
 
 # Hard-coded rather than taken from `__module__`, so the serialized form does
 # not depend on how this file happened to be imported.
@@ -167,12 +191,12 @@ def _steps(step):
 def _step(step):
     """``step`` as float32, the way Keras casts the iteration count
     (``ops.cast(step, dtype)``); an array of steps stays an array."""
-    return _steps(step).astype(_F32)
+    return _steps(step).astype(_float_type())
 
 
 def _result(value):
     """A float32 scalar for a single step, a float32 array for an array of steps."""
-    array = np.asarray(value, dtype=_F32)
+    array = np.asarray(value, dtype=_float_type())
     return array[()] if array.ndim == 0 else array
 
 
@@ -183,17 +207,18 @@ def _power(base, exponent):
     result (PolynomialDecay(0.1, 5, 0.01, 0.5) at step 3: 0x3d890de0 instead
     of Keras' 0x3d890de1); the double result rounded to float32 is the
     correctly rounded float32 value on every platform."""
-    return np.power(np.asarray(base, np.float64), np.asarray(exponent, np.float64)).astype(_F32)
+    power = np.power(np.asarray(base, np.float64), np.asarray(exponent, np.float64))
+    return power.astype(_float_type())
 
 
 def _cos(x):
     """float32 ``cos(x)`` (Keras' ``ops.cos``), rounded once from double (see `_power`)."""
-    return np.cos(np.asarray(x, np.float64)).astype(_F32)
+    return np.cos(np.asarray(x, np.float64)).astype(_float_type())
 
 
 def _log(x):
     """float32 ``log(x)`` (Keras' ``ops.log``), rounded once from double (see `_power`)."""
-    return np.log(np.asarray(x, np.float64)).astype(_F32)
+    return np.log(np.asarray(x, np.float64)).astype(_float_type())
 
 
 # ---------------------------------------------------------------------------
@@ -218,7 +243,7 @@ class _StepDecay(LearningRateSchedule):
         self.name = _name(name)
 
     def _progress(self, step):
-        p = _step(step) / _F32(self.decay_steps)
+        p = _step(step) / _float_type()(self.decay_steps)
         return np.floor(p) if self.staircase else p
 
     def get_config(self):
@@ -240,8 +265,8 @@ class ExponentialDecay(_StepDecay):
         super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step):
-        lr0 = _F32(self.initial_learning_rate)
-        return _result(lr0 * _power(_F32(self.decay_rate), self._progress(step)))
+        lr0 = _float_type()(self.initial_learning_rate)
+        return _result(lr0 * _power(_float_type()(self.decay_rate), self._progress(step)))
 
 
 @register("schedule")
@@ -283,15 +308,15 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         # (float32 when given as floats) to the step's dtype, which truncates
         # fractional boundaries when the step is an integer.
         if steps.dtype.kind in "iu":
-            bounds = np.array([b if isinstance(b, int) else int(_F32(b))
+            bounds = np.array([b if isinstance(b, int) else int(_float_type()(b))
                                for b in self.boundaries], dtype=np.int64)
         else:
-            bounds = np.array(self.boundaries, dtype=_F32)
-            steps = steps.astype(_F32)
+            bounds = np.array(self.boundaries, dtype=_float_type())
+            steps = steps.astype(_float_type())
         # values[i] where boundaries[i-1] < step <= boundaries[i]: i is the
         # number of boundaries below the step (they are in increasing order).
         index = np.searchsorted(bounds, steps, side="left")
-        return _result(np.array(self.values, dtype=_F32)[index])
+        return _result(np.array(self.values, dtype=_float_type())[index])
 
     def get_config(self):
         return {
@@ -324,19 +349,20 @@ class PolynomialDecay(LearningRateSchedule):
         self.name = _name(name)
 
     def __call__(self, step):
-        lr0 = _F32(self.initial_learning_rate)
-        end = _F32(self.end_learning_rate)
+        lr0 = _float_type()(self.initial_learning_rate)
+        end = _float_type()(self.end_learning_rate)
         s = _step(step)
-        d = _F32(self.decay_steps)
+        d = _float_type()(self.decay_steps)
         if self.cycle:
             # Stretch the period to the first multiple of decay_steps that is
             # >= step; at step 0 that multiple is 1, not 0.
-            multiplier = np.where(s == 0, _F32(1.0), np.ceil(s / d))
+            multiplier = np.where(s == 0, _float_type()(1.0), np.ceil(s / d))
             d = d * multiplier
         else:
             s = np.minimum(s, d)
         p = s / d
-        return _result((lr0 - end) * _power(_F32(1.0) - p, _F32(self.power)) + end)
+        one, power = _float_type()(1.0), _float_type()(self.power)
+        return _result((lr0 - end) * _power(one - p, power) + end)
 
     def get_config(self):
         return {
@@ -358,8 +384,9 @@ class InverseTimeDecay(_StepDecay):
         super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step):
-        lr0 = _F32(self.initial_learning_rate)
-        return _result(lr0 / (_F32(1.0) + _F32(self.decay_rate) * self._progress(step)))
+        lr0 = _float_type()(self.initial_learning_rate)
+        one, rate = _float_type()(1.0), _float_type()(self.decay_rate)
+        return _result(lr0 / (one + rate * self._progress(step)))
 
 
 @register("schedule")
@@ -392,20 +419,20 @@ class CosineDecay(LearningRateSchedule):
 
     def _decay(self, s, d, peak):
         fraction = s / d
-        cosine = _F32(0.5) * (_F32(1.0) + _cos(_F32(math.pi) * fraction))
+        cosine = _float_type()(0.5) * (_float_type()(1.0) + _cos(_float_type()(math.pi) * fraction))
         # Keras forms `1 - alpha` in Python double precision before it meets
         # the float32 tensor; rounding it once from float64 matches that.
-        decayed = _F32(1 - self.alpha) * cosine + _F32(self.alpha)
+        decayed = _float_type()(1 - self.alpha) * cosine + _float_type()(self.alpha)
         return peak * decayed
 
     def __call__(self, step):
-        lr0 = _F32(self.initial_learning_rate)
-        d = _F32(self.decay_steps)
+        lr0 = _float_type()(self.initial_learning_rate)
+        d = _float_type()(self.decay_steps)
         s = _step(step)
         if self.warmup_target is None:
             return _result(self._decay(np.minimum(s, d), d, lr0))
-        target = _F32(self.warmup_target)
-        w = _F32(self.warmup_steps)
+        target = _float_type()(self.warmup_target)
+        w = _float_type()(self.warmup_steps)
         s = np.minimum(s, d + w)
         warming = s < w
         # Both branches are computed for every step (as Keras' ops.cond would
@@ -452,12 +479,12 @@ class CosineDecayRestarts(LearningRateSchedule):
         self.name = _name(name)
 
     def __call__(self, step):
-        lr0 = _F32(self.initial_learning_rate)
-        alpha = _F32(self.alpha)
-        t_mul = _F32(self.t_mul)
-        m_mul = _F32(self.m_mul)
-        one = _F32(1.0)
-        fraction = _step(step) / _F32(self.first_decay_steps)
+        lr0 = _float_type()(self.initial_learning_rate)
+        alpha = _float_type()(self.alpha)
+        t_mul = _float_type()(self.t_mul)
+        m_mul = _float_type()(self.m_mul)
+        one = _float_type()(1.0)
+        fraction = _step(step) / _float_type()(self.first_decay_steps)
         if t_mul == one:
             restart = np.floor(fraction)
             fraction = fraction - restart
@@ -467,8 +494,8 @@ class CosineDecayRestarts(LearningRateSchedule):
             restart = np.floor(_log(one - fraction * (one - t_mul)) / _log(t_mul))
             done = (one - _power(t_mul, restart)) / (one - t_mul)
             fraction = (fraction - done) / _power(t_mul, restart)
-        peak = _F32(0.5) * _power(m_mul, restart)
-        cosine = peak * (one + _cos(_F32(math.pi) * fraction))
+        peak = _float_type()(0.5) * _power(m_mul, restart)
+        cosine = peak * (one + _cos(_float_type()(math.pi) * fraction))
         return _result(lr0 * ((one - alpha) * cosine + alpha))
 
     def get_config(self):

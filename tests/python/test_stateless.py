@@ -86,8 +86,9 @@ def test_stateless_apply_errors():
 def test_apply_to_values_float64_matches_reference_and_keeps_slots():
     config = dict(momentum=0.5, centered=True, use_ema=True, ema_overwrite_frequency=3)
     optimizer = rmsprop.RMSprop(learning_rate=0.1, **config)
-    # The rate is stored in floatx (float32) at construction.
-    reference = ReferenceRMSprop(INIT, learning_rate=stored_rate(0.1), **config)
+    # apply_to_values computes in float64: the rate is the double given (the
+    # optimizer is built as Keras under floatx "float64").
+    reference = ReferenceRMSprop(INIT, learning_rate=0.1, **config)
     values = [read_only(v) for v in INIT]
     for grads in GRADS:
         grads = [read_only(g) for g in grads]
