@@ -699,6 +699,16 @@ class BaseOptimizer:
     # Config and checkpoints
     # ------------------------------------------------------------------
     def get_config(self):
+        """The optimizer's arguments as a JSON-ready dict with Keras' keys.
+
+        A numeric learning rate appears as the float its floatx variable
+        holds, a schedule as `schedules.serialize(schedule)`, and a callable
+        as an entry naming it (`{"class_name": "function", ...}`), which
+        `from_config` resolves only through `custom_objects`.
+
+        Returns:
+            A dict that `from_config` turns back into an equal optimizer.
+        """
         rate = self._learning_rate
         if isinstance(rate, Variable):
             rate = float(rate.value)
@@ -722,8 +732,22 @@ class BaseOptimizer:
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        """Rebuild from `get_config()`, as Keras' `Optimizer.from_config`: a schedule
-        is found by class name among the built-in ones or in `custom_objects`."""
+        """Rebuild from `get_config()`, as Keras' `Optimizer.from_config`.
+
+        Args:
+            config: a dict from `get_config()` (or Keras' own config).
+            custom_objects: None or a dict mapping class names to your own
+                `LearningRateSchedule` subclasses, and function names to the
+                callable learning rate a config names. Built-in schedules
+                need nothing.
+
+        Returns:
+            A new, unbuilt optimizer.
+
+        Raises:
+            ValueError: for a schedule class or a function that is neither
+                built in nor in `custom_objects`.
+        """
         config = dict(config)
         rate = config.get("learning_rate")
         if isinstance(rate, dict) and rate.get("class_name") == "function":

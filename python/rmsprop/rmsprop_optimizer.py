@@ -30,6 +30,39 @@ class RMSprop(BaseOptimizer):
     Keeps a moving average of squared gradients (`rho`) and divides each
     gradient by its root; optionally with plain momentum and centering.
     Arguments, defaults and order are Keras'.
+
+    Args:
+        learning_rate: a float (stored in floatx, as Keras stores it), a
+            `schedules.LearningRateSchedule`, or a callable taking no
+            arguments that returns the rate. Default 0.001.
+        rho: discounting factor of the moving average of squared gradients,
+            in [0, 1]. Default 0.9.
+        momentum: >= 0; with momentum > 0 a momentum slot accumulates the
+            increments. Default 0.0.
+        epsilon: >= 0, added to the denominator for numerical stability.
+            Default 1e-7.
+        centered: if True, gradients are normalised by their estimated
+            variance (also keeps a moving average of the gradients).
+        weight_decay: None or >= 0: decoupled weight decay,
+            `var -= var * weight_decay * learning_rate` before the update.
+        clipnorm: None or > 0: clip each gradient to this L2 norm.
+        clipvalue: None or > 0: clip each gradient element to [-v, v].
+        global_clipnorm: None or > 0: scale all gradients so that their
+            joint L2 norm is at most this. At most one of the three
+            clipping arguments may be set.
+        use_ema: keep an exponential moving average of the variables.
+        ema_momentum: in [0, 1]; the average's momentum (with `use_ema`).
+        ema_overwrite_frequency: None or an integer >= 1: every that many
+            steps the variables are overwritten by their averages.
+        loss_scale_factor: None or > 0: gradients are divided by it
+            (`scale_loss()` multiplies the loss by it).
+        gradient_accumulation_steps: None or an integer >= 2: gradients
+            are averaged over that many calls before one update.
+        name: a string; default "rmsprop".
+
+    Every float argument must also be representable in the float policy
+    (`floatx()`): 1e39 (inf in float32) is refused. Bad arguments raise a
+    ValueError or TypeError naming the argument and the value.
     """
 
     _default_name = "rmsprop"

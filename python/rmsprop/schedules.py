@@ -258,7 +258,17 @@ class _StepDecay(LearningRateSchedule):
 
 @register("schedule")
 class ExponentialDecay(_StepDecay):
-    """``initial_learning_rate * decay_rate ** (step / decay_steps)``."""
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)``.
+
+    Args:
+        initial_learning_rate: the rate at step 0.
+        decay_steps: > 0; the rate is multiplied by `decay_rate` every
+            `decay_steps` steps.
+        decay_rate: the decay factor.
+        staircase: if True, `step / decay_steps` is floored (the rate
+            changes in steps).
+        name: a string.
+    """
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name="ExponentialDecay"):
@@ -271,7 +281,14 @@ class ExponentialDecay(_StepDecay):
 
 @register("schedule")
 class PiecewiseConstantDecay(LearningRateSchedule):
-    """``values[i]`` on the i-th interval ``(boundaries[i-1], boundaries[i]]``."""
+    """``values[i]`` on the i-th interval ``(boundaries[i-1], boundaries[i]]``.
+
+    Args:
+        boundaries: at least one number, in increasing order.
+        values: one more number than `boundaries`: the rate up to and
+            including the first boundary, ..., after the last one.
+        name: a string.
+    """
 
     def __init__(self, boundaries, values, name="PiecewiseConstant"):
         boundaries = _real_list("boundaries", boundaries)
@@ -328,7 +345,20 @@ class PiecewiseConstantDecay(LearningRateSchedule):
 
 @register("schedule")
 class PolynomialDecay(LearningRateSchedule):
-    """Polynomial decay from ``initial_learning_rate`` to ``end_learning_rate``."""
+    """Polynomial decay from ``initial_learning_rate`` to ``end_learning_rate``.
+
+    ``(initial - end) * (1 - step / decay_steps) ** power + end``, with the
+    step capped at `decay_steps`, or with `cycle` the period stretched to the
+    first multiple of `decay_steps` reaching the step.
+
+    Args:
+        initial_learning_rate: the rate at step 0.
+        decay_steps: > 0; the steps the decay takes.
+        end_learning_rate: the final rate (default 0.0001).
+        power: the polynomial's power (default 1.0, linear).
+        cycle: whether to restart the decay after `decay_steps`.
+        name: a string.
+    """
 
     def __init__(
         self,
@@ -377,7 +407,15 @@ class PolynomialDecay(LearningRateSchedule):
 
 @register("schedule")
 class InverseTimeDecay(_StepDecay):
-    """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``."""
+    """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``.
+
+    Args:
+        initial_learning_rate: the rate at step 0.
+        decay_steps: > 0; how often the decay is applied.
+        decay_rate: the decay factor.
+        staircase: if True, `step / decay_steps` is floored.
+        name: a string.
+    """
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name="InverseTimeDecay"):
@@ -395,6 +433,15 @@ class CosineDecay(LearningRateSchedule):
 
     The warmup runs only when ``warmup_target`` is set; ``warmup_steps`` is
     ignored otherwise, as in Keras.
+
+    Args:
+        initial_learning_rate: the rate at step 0.
+        decay_steps: > 0; the steps the cosine decay takes.
+        alpha: the final rate as a fraction of the peak (default 0).
+        name: a string.
+        warmup_target: None, or the peak reached by a linear warmup from
+            `initial_learning_rate`.
+        warmup_steps: >= 0; the warmup's length.
     """
 
     def __init__(
@@ -458,6 +505,14 @@ class CosineDecayRestarts(LearningRateSchedule):
 
     Period ``i`` lasts ``first_decay_steps * t_mul**i`` steps and peaks at
     ``initial_learning_rate * m_mul**i``.
+
+    Args:
+        initial_learning_rate: the rate at step 0.
+        first_decay_steps: > 0; the first period's length.
+        t_mul: > 0; each period is `t_mul` times longer than the previous.
+        m_mul: > 0; each period's peak is `m_mul` times the previous one.
+        alpha: the minimum rate as a fraction of the peak (default 0).
+        name: a string.
     """
 
     def __init__(

@@ -1,8 +1,8 @@
-"""A plain, independent RMSprop written from /work/shared/SPEC.md, one line per formula.
+"""A plain, independent RMSprop written from Keras 3's formulas, one line per formula.
 
 Used as the oracle by the new test files. It deliberately shares no code with
 the engine: no flat buffers, no chunking, no in-place kernels, just the
-formulas of the SPEC applied tensor by tensor.
+formulas applied tensor by tensor.
 
 `dtype` is the variables' dtype (gradient preprocessing -- loss-scale division,
 accumulation, clipping -- runs in it); `compute` is the dtype the update, the

@@ -283,7 +283,7 @@ def test_learning_rate_schedule_evaluated_at_raw_iterations(f64):
     def make():
         return schedules.PiecewiseConstantDecay([1, 3], [0.5, 0.25, 0.125])
 
-    def rate(step):  # SPEC: values[0] while step <= b[0], ...
+    def rate(step):  # Keras: values[0] while step <= b[0], ...
         return 0.5 if step <= 1 else 0.25 if step <= 3 else 0.125
 
     values = initial_values()
