@@ -53,7 +53,7 @@ save_optimizer <- function(optimizer, path) {
     rmsprop_abort(sprintf("`path`: cannot save to '%s': the directory '%s' does not exist.",
                           path, dir), class = "rmsprop_argument_error")
   }
-  invisible(py_try(engine()$save_optimizer(optimizer, path)))
+  invisible(py_try(engine()$save_optimizer(optimizer, path), environment()))
 }
 
 #' @rdname save_optimizer
@@ -78,5 +78,5 @@ load_optimizer <- function(path, custom_objects = NULL, check_names = TRUE) {
   # (py_try: a CheckpointError becomes an rmsprop_checkpoint_error, and the
   # optimizer gets its R class)
   py_try(engine()$load_optimizer(path, custom_objects = custom_objects,
-                                 check_names = check_names))
+                                 check_names = check_names), environment())
 }

@@ -60,7 +60,7 @@ as_rmsprop_object <- function(x) {
 # reticulate would give a 1-d array: the same Python object (same
 # attributes), called through an R function that drops the dim.
 vector_valued <- function(schedule) {
-  call <- function(step) as.vector(schedule(step))
+  call <- function(step) as.vector(py_try(schedule(as_py_value(step)), environment()))
   attributes(call) <- attributes(schedule)
   call
 }
@@ -121,7 +121,11 @@ NULL
   value <- tryCatch(reticulate::py_get_attr(x, name),
                     python.builtin.BaseException = engine_abort)
   if (is_method(value)) {
-    return(function(...) py_try(reticulate::py_to_r(reticulate::py_call(value, ...))))
+    # (NA converted as for the package's functions: see as_py_value())
+    return(function(...) {
+      args <- lapply(list(...), as_py_value)
+      py_try(reticulate::py_to_r(do.call(reticulate::py_call, c(list(value), args))), list(...))
+    })
   }
   if (!identical(name, "variables")) {
     value <- as_rmsprop_object(value)
@@ -140,8 +144,9 @@ NULL
                           sub("^rmsprop_", "", class(x)[[1L]]), paste(fields, collapse = ", ")),
                   class = "rmsprop_argument_error")
   }
+  given <- stats::setNames(list(value), name)
   value <- if (identical(name, "learning_rate")) as_py_learning_rate(value) else as_py_int(value)
-  py_try(reticulate::py_set_attr(x, name, value))
+  py_try(reticulate::py_set_attr(x, name, value), given)
   invisible(x)
 }
 

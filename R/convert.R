@@ -2,7 +2,8 @@
 #
 # As keras3's wrappers do (its `capture_args()` converters), R only converts
 # the types R users write to what the engine wants, and the engine checks
-# every argument. Its messages reach R unchanged, as classed R conditions:
+# every argument. Its messages reach R as classed R conditions, argument
+# errors with the value written as R writes it (r_argument_message()):
 #   * whole numbers      -> Python int (an R user writes `3`, a double)
 #   * NA (any type)      -> NaN, which every engine check refuses (reticulate
 #                           would send a logical NA as True, an integer NA as
@@ -29,7 +30,8 @@ rmsprop_warn <- function(message, class = NULL) {
   ))
 }
 
-# How an R value is named in R-side messages.
+# How an R value is named in messages: as R writes it (`NA`, `NaN`, `Inf`,
+# `TRUE`, `NULL`, `"a"`, `c(1, 2)`), or described when it is long.
 describe_value <- function(x) {
   if (is.null(x)) return("NULL")
   if (is.function(x)) return("a function")
@@ -38,19 +40,37 @@ describe_value <- function(x) {
   }
   if (is.data.frame(x)) return(sprintf("a data frame with %d column%s", ncol(x), plural(ncol(x))))
   if (is.factor(x)) return(sprintf("a factor of length %d", length(x)))
-  if (is.atomic(x) && length(x) == 1L && is.null(dim(x))) {
-    return(paste(deparse(unname(x)), collapse = ""))
+  if (is.atomic(x) && is.null(dim(x)) && length(x) >= 1L && length(x) <= 6L &&
+      typeof(x) %in% c("logical", "integer", "double", "character")) {
+    text <- r_literal(unname(x))
+    if (nchar(text) <= 80L) return(text)
   }
   if (is.atomic(x) && !is.null(dim(x))) {
-    return(sprintf("%s %s array of dim c(%s)", article(typeof(x)), typeof(x),
+    return(sprintf("%s %s array of dim c(%s)", article(r_type(x)), r_type(x),
                    paste(dim(x), collapse = ", ")))
   }
   if (is.atomic(x)) {
-    return(sprintf("%s %s vector of length %d", article(typeof(x)), typeof(x), length(x)))
+    return(sprintf("%s %s vector of length %d", article(r_type(x)), r_type(x), length(x)))
   }
   if (is.list(x)) return(sprintf("a list of length %d", length(x)))
   sprintf("an object of type '%s'", typeof(x))
 }
+
+# A short atomic vector as R code, the way a user writes it: 3 rather than
+# 3L (reticulate gives Python ints back as R integers), NA rather than
+# NA_real_.
+r_literal <- function(x) {
+  items <- vapply(seq_along(x), function(i) {
+    v <- x[[i]]
+    if (is.na(v) && !is.nan(v)) return("NA")
+    if (is.integer(v)) return(as.character(v))
+    paste(deparse(v), collapse = "")
+  }, character(1))
+  if (length(items) == 1L) items else paste0("c(", paste(items, collapse = ", "), ")")
+}
+
+# The type of a vector as users say it ("numeric" for doubles).
+r_type <- function(x) if (is.double(x)) "numeric" else typeof(x)
 
 article <- function(word) if (grepl("^[aeiou]", word)) "an" else "a"
 
@@ -78,21 +98,67 @@ python_message <- function(e) {
 # `rmsprop_engine_error`.
 # A damaged or foreign checkpoint (the engine's CheckpointError) is an
 # `rmsprop_checkpoint_error` instead.
-engine_abort <- function(e) {
+# `values`: the R values of the arguments (a named list, or the environment
+# of the calling wrapper, whose arguments have the engine's names), so that
+# an argument error shows the value as the user wrote it (see
+# r_argument_message()).
+engine_abort <- function(e, values = NULL) {
   engine_classes()
   checkpoint <- isTRUE(tryCatch(.rmsprop$isinstance(e, engine()$CheckpointError),
                                 error = function(...) FALSE))
   bad_argument <- !checkpoint &&
     inherits(e, c("python.builtin.TypeError", "python.builtin.ValueError"))
-  rmsprop_abort(python_message(e),
+  message <- if (bad_argument) r_argument_message(e, values) else NULL
+  rmsprop_abort(if (is.null(message)) python_message(e) else message,
                 class = c(if (checkpoint) "rmsprop_checkpoint_error",
                           if (bad_argument) "rmsprop_argument_error", "rmsprop_engine_error"))
 }
 
+# The engine's argument error ("`x` must be <requirement>; got <value>.",
+# made by checks.argument_error(), which keeps the parts on the exception)
+# written for R users: the value as R writes it (the R value given, else the
+# Python value converted to R: `NaN` not `nan`, `NULL` not `None`) and
+# Python's True/False/None in the requirement as R's. NULL when the
+# exception has no such parts.
+r_argument_message <- function(e, values) {
+  part <- function(name) {
+    tryCatch(reticulate::py_to_r(reticulate::py_get_attr(e, name, silent = TRUE)),
+             error = function(...) NULL)
+  }
+  argument <- part("argument")
+  requirement <- part("requirement")
+  if (!is.character(argument) || !is.character(requirement)) return(NULL)
+  detail <- part("detail")
+  found <- FALSE
+  if (is.environment(values)) {
+    found <- exists(argument, envir = values, inherits = FALSE)
+    if (found) value <- get(argument, envir = values, inherits = FALSE)
+  } else if (is.list(values)) {
+    found <- argument %in% names(values)
+    if (found) value <- values[[argument]]
+  }
+  if (!found) {
+    value <- tryCatch(reticulate::py_to_r(reticulate::py_get_attr(e, "value")),
+                      error = function(...) NULL)
+    # (a Python object R has no value for: Python's own description)
+    if (inherits(value, "python.builtin.object")) return(NULL)
+  }
+  for (word in names(r_words)) requirement <- gsub(word, r_words[[word]], requirement)
+  sprintf("`%s` must be %s; got %s%s.", argument, requirement, describe_value(value),
+          if (is.character(detail)) detail else "")
+}
+
+# Python's words in the engine's requirements, as R says them.
+r_words <- c("\\bTrue\\b" = "TRUE", "\\bFalse\\b" = "FALSE", "\\bNone\\b" = "NULL",
+             "\\ba LearningRateSchedule\\b" = "a schedule",
+             "\\ba callable taking no arguments\\b" = "a function",
+             "\\brmsprop\\.RMSprop\\b" = "optimizer_rmsprop()")
+
 # Evaluate `expr`, a call into the engine: a Python exception becomes an R
 # error with the engine's message, a Python warning an R warning, and an
-# engine object gets its R class (see classes.R).
-py_try <- function(expr) {
+# engine object gets its R class (see classes.R). `values`: see
+# engine_abort().
+py_try <- function(expr, values = NULL) {
   module <- .rmsprop$warnings
   if (is.null(module)) {
     engine()
@@ -106,7 +172,7 @@ py_try <- function(expr) {
   for (record in reticulate::py_to_r(log)) {
     rmsprop_warn(python_message(record$message))
   }
-  if (inherits(result, "python.builtin.BaseException")) engine_abort(result)
+  if (inherits(result, "python.builtin.BaseException")) engine_abort(result, values)
   as_rmsprop_object(result)
 }
 

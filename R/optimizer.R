@@ -25,7 +25,8 @@
 #'
 #' R converts the arguments (whole numbers to integers, `NULL`, functions,
 #' schedule configs); the engine checks them, and a bad argument is an R
-#' error of class `rmsprop_argument_error` with the engine's message.
+#' error of class `rmsprop_argument_error` with the engine's message, the
+#' value written as R writes it (`` `rho` must be a finite number; got NA. ``).
 #'
 #' @section References:
 #' Hinton, G. (2012). Neural Networks for Machine Learning, lecture 6e:
@@ -134,7 +135,8 @@ optimizer_rmsprop <- function(learning_rate = 0.001, rho = 0.9, momentum = 0, ep
     gradient_accumulation_steps = as_py_int(gradient_accumulation_steps),
     name = as_py_value(name)
   )
-  py_try(do.call(engine()$RMSprop, c(args, named_dots(...))))
+  py_try(do.call(engine()$RMSprop, c(args, named_dots(...))),
+         c(as.list(environment()), list(...)))
 }
 
 #' An optimizer that applies dynamic loss scaling
@@ -176,5 +178,6 @@ optimizer_loss_scale <- function(inner_optimizer, initial_scale = 32768,
     dynamic_growth_steps = as_py_int(dynamic_growth_steps),
     name = as_py_value(name)
   )
-  py_try(do.call(engine()$LossScaleOptimizer, c(args, named_dots(...))))
+  py_try(do.call(engine()$LossScaleOptimizer, c(args, named_dots(...))),
+         c(as.list(environment()), list(...)))
 }

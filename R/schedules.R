@@ -61,9 +61,10 @@
 #' learning_rate_schedule_inverse_time_decay(1, decay_steps = 1, decay_rate = 1)(1)
 NULL
 
-new_schedule <- function(class_name, args) {
+# (`values`: the caller's arguments, named as the engine's, for messages)
+new_schedule <- function(class_name, args, values = parent.frame()) {
   schedules <- engine()$schedules
-  py_try(do.call(schedules[[class_name]], args))
+  py_try(do.call(schedules[[class_name]], args), values)
 }
 
 # Exponential and inverse-time decay take the same arguments (the engine's
@@ -179,7 +180,7 @@ learning_rate_schedule_cosine_decay_restarts <- function(initial_learning_rate,
 #' opt <- optimizer_rmsprop(learning_rate = function(step) 0.1 / (1 + step))
 learning_rate_schedule <- function(fn, name = "RFunctionSchedule") {
   if (!is.function(fn)) arg_error("fn", "a function of the step", fn)
-  py_try(r_schedule_class()(fn, as_py_value(name)))
+  py_try(r_schedule_class()(fn, as_py_value(name)), environment())
 }
 
 # The engine schedule class whose __call__ calls an R function (made once per

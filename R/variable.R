@@ -40,7 +40,7 @@ rmsprop_variable <- function(value, dtype = NULL, name = NULL) {
     dim(value) <- length(value)
   }
   py_try(engine()$Variable(as_py_value(value), dtype = as_py_value(dtype),
-                           name = as_py_value(name)))
+                           name = as_py_value(name)), environment())
 }
 
 #' @rdname rmsprop_variable

@@ -20,7 +20,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from . import config, kernels, schedules, steps
-from .checks import (check_bool, check_float, check_int, check_name, describe,
+from .checks import (argument_error, check_bool, check_float, check_int, check_name, describe,
                      is_real_number)
 from .flat_state import FlatStorage
 from .variable import Variable
@@ -221,8 +221,8 @@ class BaseOptimizer:
         if isinstance(value, np.ndarray) and value.ndim == 0:
             value = value[()]
         if not is_real_number(value):
-            raise TypeError("`learning_rate` must be a number, a LearningRateSchedule or a "
-                            f"callable taking no arguments; got {describe(value)}.")
+            raise argument_error(TypeError, "learning_rate", "a number, a LearningRateSchedule "
+                                 "or a callable taking no arguments", value)
         number = check_float("learning_rate", value, low=0)
         # The number as given, for `build(compute_dtype="float64")`.
         self._learning_rate_number = number
@@ -282,17 +282,19 @@ class BaseOptimizer:
                              "optimizer is built.")
         if isinstance(var_names, str):
             var_names = [var_names]          # one name, not a set of characters
+        if var_names is not None and (not isinstance(var_names, (list, tuple, set, frozenset)) or
+                                      not all(isinstance(item, str) for item in var_names)):
+            raise argument_error(TypeError, "var_names", "a string or a list of strings",
+                                 var_names)
         names = list(var_names or [])
         for item in names:
-            if not isinstance(item, str):
-                raise TypeError(f"`var_names` must be strings; got {describe(item)}.")
             try:
                 re.compile(item)
             except re.error as error:
                 raise ValueError(f"`var_names` entry {item!r} is not a valid regular "
                                  f"expression: {error}.") from None
         if var_list is not None and not isinstance(var_list, (list, tuple)):
-            raise TypeError(f"`var_list` must be a list of variables; got {describe(var_list)}.")
+            raise argument_error(TypeError, "var_list", "a list of variables", var_list)
         variables = list(var_list) if var_list is not None else []
         self._exclude_from_decay = (variables, tuple(names))
 
@@ -319,8 +321,8 @@ class BaseOptimizer:
         elif compute_dtype not in _FLOAT_DTYPES and not (
                 isinstance(compute_dtype, (type, np.dtype))
                 and np.dtype(compute_dtype).name in _FLOAT_DTYPES):
-            raise ValueError(f"`compute_dtype` must be one of {', '.join(_FLOAT_DTYPES)}; "
-                             f"got {describe(compute_dtype)}.")
+            raise argument_error(ValueError, "compute_dtype",
+                                 f"one of {', '.join(_FLOAT_DTYPES)}", compute_dtype)
         variables = list(variables)
         if not variables:
             raise ValueError("`variables` is empty: the optimizer needs at least one variable.")

@@ -39,7 +39,7 @@ import numpy as np
 from . import config as rmsprop_config
 from . import rmsprop_optimizer  # noqa: F401  (registers RMSprop)
 from .base_optimizer import BaseOptimizer, _dtype_names
-from .checks import describe
+from .checks import argument_error, describe
 from .loss_scale import LossScaleOptimizer
 from .registry import lookup
 
@@ -74,8 +74,8 @@ def _resolve(path) -> str:
     try:
         text = os.fspath(path)
     except TypeError:
-        raise TypeError(f"`path` must be a file path (a string or os.PathLike); got "
-                        f"{describe(path)}.") from None
+        raise argument_error(TypeError, "path", "a file path (a string or os.PathLike)",
+                             path) from None
     if isinstance(text, bytes):
         text = os.fsdecode(text)
     if not text:
@@ -539,7 +539,7 @@ def load_optimizer(path: PathLike, custom_objects: Optional[Mapping[str, type]] 
     """
     path = _resolve(path)
     if not isinstance(check_names, bool):
-        raise TypeError(f"`check_names` must be True or False; got {describe(check_names)}.")
+        raise argument_error(TypeError, "check_names", "True or False", check_names)
     checks = _Checks(path)
     try:
         return _load(checks, custom_objects, check_names)

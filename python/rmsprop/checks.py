@@ -3,6 +3,15 @@
 Every check raises a ValueError or TypeError that names the argument and
 shows the offending value, and returns the value in canonical Python form, so
 that nothing reaches the numerics unchecked.
+
+One message style for every argument error of the package:
+
+    `<argument>` must be <requirement>; got <value>[<detail>].
+
+made by `argument_error()`, which also keeps the parts on the exception
+(`argument`, `requirement`, `value`, `detail`) so that the R package can show
+the value the way R writes it (`NA`, `NaN`, `TRUE`, `NULL`, `c(1, 2)`)
+instead of Python's repr.
 """
 
 import math
@@ -17,6 +26,30 @@ def describe(value):
     """A short repr for error messages."""
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def argument_error(error_type, name, requirement, value, detail=""):
+    """The exception for a bad argument `name`, in the package's one style.
+
+    `requirement` completes "must be ..."; `detail` (language-neutral text,
+    e.g. ", which is inf in float32") follows the value. The parts stay on
+    the exception for the R bridge (R/convert.R, `engine_abort()`).
+    """
+    error = error_type(f"`{name}` must be {requirement}; got {describe(value)}{detail}.")
+    error.argument = name
+    error.requirement = requirement
+    error.value = value
+    error.detail = detail
+    return error
+
+
+def bounds_text(low=None, high=None, low_open=False):
+    """The range as a requirement: "in [0, 1]", "> 0", ">= 0" or "<= 1"."""
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low}, {high}]"
+    if low is not None:
+        return f"{'>' if low_open else '>='} {low}"
+    return f"<= {high}"
 
 
 def is_real_number(value):
@@ -41,18 +74,16 @@ def check_float(name, value, *, low=None, high=None, low_open=False, optional=Fa
     if value is None:
         if optional:
             return None
-        raise TypeError(f"`{name}` must be a number; got None.")
+        raise argument_error(TypeError, name, "a number", value)
     if not is_real_number(value):
-        raise TypeError(f"`{name}` must be a number; got {describe(value)}.")
+        raise argument_error(TypeError, name, "a number", value)
     number = float(value)
     if not math.isfinite(number):
-        raise ValueError(f"`{name}` must be a finite number; got {describe(value)}.")
+        raise argument_error(ValueError, name, "a finite number", value)
     too_low = low is not None and (number <= low if low_open else number < low)
     too_high = high is not None and number > high
     if too_low or too_high:
-        lower = "(" if low_open else "["
-        bounds = f"{lower}{'-inf' if low is None else low}, {'inf' if high is None else high}]"
-        raise ValueError(f"`{name}` must be in {bounds}; got {describe(value)}.")
+        raise argument_error(ValueError, name, bounds_text(low, high, low_open), value)
     check_representable(name, number, dtype, normal=normal)
     return number
 
@@ -65,13 +96,13 @@ def check_representable(name, number, dtype=None, *, normal=False):
     with np.errstate(over="ignore", under="ignore"):
         cast = dtype.type(number)
     if not np.isfinite(cast):
-        raise ValueError(f"`{name}` must be representable in {dtype.name}{where} (largest: "
-                         f"{info.max}); got {number!r}, which is inf in {dtype.name}.")
+        raise argument_error(ValueError, name, f"representable in {dtype.name}{where} (largest: "
+                             f"{info.max})", number, f", which is inf in {dtype.name}")
     smallest = info.tiny if normal else info.smallest_subnormal
     if number != 0 and (cast == 0 or abs(cast) < smallest):
-        raise ValueError(f"`{name}` must be representable in {dtype.name}{where} (smallest "
-                         f"{'normal ' if normal else ''}number: {smallest}); got {number!r}, "
-                         f"which is {float(cast)!r} in {dtype.name}.")
+        raise argument_error(ValueError, name, f"representable in {dtype.name}{where} (smallest "
+                             f"{'normal ' if normal else ''}number: {smallest})", number,
+                             f", which is {float(cast)!r} in {dtype.name}")
 
 
 def check_int(name, value, *, low=None, optional=False):
@@ -79,19 +110,19 @@ def check_int(name, value, *, low=None, optional=False):
     if value is None:
         if optional:
             return None
-        raise TypeError(f"`{name}` must be an integer; got None.")
+        raise argument_error(TypeError, name, "an integer", value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError(f"`{name}` must be an integer; got {describe(value)}.")
+        raise argument_error(TypeError, name, "an integer", value)
     number = int(value)
     if low is not None and number < low:
-        raise ValueError(f"`{name}` must be an integer >= {low}; got {describe(value)}.")
+        raise argument_error(ValueError, name, f"an integer >= {low}", value)
     return number
 
 
 def check_bool(name, value):
     """True or False exactly: 1, "yes" and None are refused rather than guessed at."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be True or False; got {describe(value)}.")
+        raise argument_error(TypeError, name, "True or False", value)
     return bool(value)
 
 
@@ -100,5 +131,5 @@ def check_name(name, value, *, optional=False):
     if value is None and optional:
         return None
     if not isinstance(value, str) or not value:
-        raise TypeError(f"`{name}` must be a non-empty string; got {describe(value)}.")
+        raise argument_error(TypeError, name, "a non-empty string", value)
     return value

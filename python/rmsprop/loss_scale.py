@@ -12,7 +12,7 @@ import threading
 import numpy as np
 
 from .base_optimizer import BaseOptimizer
-from .checks import check_float, check_int, check_name, describe
+from .checks import argument_error, check_float, check_int, check_name
 from .kernels import CHUNK
 from .registry import lookup, register
 from .variable import Variable
@@ -79,8 +79,8 @@ class LossScaleOptimizer:
         if kwargs:
             raise ValueError(f"Argument(s) not recognized: {', '.join(sorted(kwargs))}.")
         if not isinstance(inner_optimizer, BaseOptimizer):
-            raise TypeError("`inner_optimizer` must be an optimizer such as rmsprop.RMSprop; "
-                            f"got {describe(inner_optimizer)}.")
+            raise argument_error(TypeError, "inner_optimizer",
+                                 "an optimizer such as rmsprop.RMSprop", inner_optimizer)
         self.inner_optimizer = inner_optimizer
         self.initial_scale = check_float("initial_scale", initial_scale, low=0, low_open=True,
                                          dtype="float32", normal=True)

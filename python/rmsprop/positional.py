@@ -18,6 +18,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from .checks import argument_error
 from .variable import Variable
 
 
@@ -32,8 +33,8 @@ class ValueTrainer:
             names = [f"param_{i}" for i in range(len(values))]
         names = list(names)
         if len(names) != len(values) or not all(isinstance(n, str) for n in names):
-            raise ValueError(f"`names` must hold one string per parameter ({len(values)}); "
-                             f"got {names!r}.")
+            raise argument_error(ValueError, "names",
+                                 f"one string per parameter ({len(values)})", names)
         self.variables = [Variable(v, dtype=dtype, name=n) for v, n in zip(values, names)]
         self.dtype = np.dtype(dtype)
 

@@ -17,6 +17,7 @@ import numbers
 import numpy as np
 
 from . import registry
+from .checks import argument_error, describe
 from .registry import register
 
 __all__ = [
@@ -116,62 +117,48 @@ def _plain(value):
 
 def _real(name, value):
     if not _is_real(value):
-        raise TypeError(
-            f"Argument `{name}` must be a real number. "
-            f"Received: {name}={value!r} (of type {type(value).__name__})"
-        )
+        raise argument_error(TypeError, name, "a real number", value)
     if not math.isfinite(value):
-        raise ValueError(
-            f"Argument `{name}` must be finite. Received: {name}={value!r}"
-        )
+        raise argument_error(ValueError, name, "a finite number", value)
     return _plain(value)
 
 
 def _positive(name, value):
     value = _real(name, value)
     if value <= 0:
-        raise ValueError(
-            f"Argument `{name}` must be > 0. Received: {name}={value!r}"
-        )
+        raise argument_error(ValueError, name, "> 0", value)
     return value
 
 
 def _non_negative(name, value):
     value = _real(name, value)
     if value < 0:
-        raise ValueError(
-            f"Argument `{name}` must be >= 0. Received: {name}={value!r}"
-        )
+        raise argument_error(ValueError, name, ">= 0", value)
     return value
 
 
 def _flag(name, value):
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(
-            f"Argument `{name}` must be a bool. Received: {name}={value!r}"
-        )
+        raise argument_error(TypeError, name, "True or False", value)
     return bool(value)
 
 
 def _name(value):
     if not isinstance(value, str):
-        raise TypeError(f"Argument `name` must be a string. Received: name={value!r}")
+        raise argument_error(TypeError, "name", "a string", value)
     return value
 
 
 def _real_list(name, value):
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise TypeError(
-            f"Argument `{name}` must be a list of numbers. "
-            f"Received: {name}={value!r}"
-        )
+        raise argument_error(TypeError, name, "a list of numbers", value)
     items = list(value)
     for i, item in enumerate(items):
         if not _is_real(item) or not math.isfinite(item):
-            raise TypeError(
-                f"Argument `{name}` must contain only finite real numbers. "
-                f"Received: {name}={value!r} ({name}[{i}]={item!r})"
-            )
+            # The position is Python's (0-based): not in `detail`, which R shows.
+            error = argument_error(TypeError, name, "finite real numbers", value)
+            error.args = (f"{error.args[0][:-1]} ({name}[{i}] is {describe(item)}).",)
+            raise error
     return [_plain(item) for item in items]
 
 
@@ -179,12 +166,9 @@ def _steps(step):
     """``step`` as a NumPy array of real numbers (any shape), checked."""
     array = np.asarray(step)
     if array.dtype.kind not in "iuf":
-        raise TypeError(
-            "`step` must be a number or an array of numbers. "
-            f"Received: step={step!r}"
-        )
+        raise argument_error(TypeError, "step", "a number or an array of numbers", step)
     if array.dtype.kind == "f" and not np.isfinite(array).all():
-        raise ValueError(f"`step` must be finite. Received: step={step!r}")
+        raise argument_error(ValueError, "step", "finite", step)
     return array
 
 
@@ -295,25 +279,19 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         values = _real_list("values", values)
         if len(boundaries) != len(values) - 1:
             raise ValueError(
-                "The length of `boundaries` must be 1 less than the length of "
-                f"`values`. Received: boundaries={boundaries} of length "
-                f"{len(boundaries)}, and values={values} of length "
-                f"{len(values)}."
+                "`boundaries` must have one element fewer than `values`; got "
+                f"{len(boundaries)} boundar{'y' if len(boundaries) == 1 else 'ies'} and "
+                f"{len(values)} value{'' if len(values) == 1 else 's'}."
             )
         if not boundaries:
             # Keras would fail on the first call; fail at construction.
-            raise ValueError(
-                "Argument `boundaries` must hold at least one boundary. "
-                f"Received: boundaries={boundaries}"
-            )
+            raise argument_error(ValueError, "boundaries", "at least one number", boundaries)
         # Keras does not check the order, but with unordered boundaries it
         # sums several values; equal neighbours only make an empty interval.
         for lo, hi in zip(boundaries, boundaries[1:]):
             if hi < lo:
-                raise ValueError(
-                    "Argument `boundaries` must be in increasing order. "
-                    f"Received: boundaries={boundaries}"
-                )
+                raise argument_error(ValueError, "boundaries", "in increasing order",
+                                     boundaries)
         self.boundaries = boundaries
         self.values = values
         self.name = _name(name)
@@ -571,10 +549,8 @@ class CosineDecayRestarts(LearningRateSchedule):
 def serialize(schedule):
     """Return the Keras-style dict describing ``schedule``."""
     if not isinstance(schedule, LearningRateSchedule):
-        raise TypeError(
-            "`serialize` expects a LearningRateSchedule. "
-            f"Received: {schedule!r} (of type {type(schedule).__name__})"
-        )
+        raise argument_error(TypeError, "schedule", "a LearningRateSchedule", schedule,
+                             f" (of type {type(schedule).__name__})")
     cls = type(schedule)
     module = _MODULE if registry.get("schedule", cls.__name__) is cls else cls.__module__
     return {
@@ -594,16 +570,12 @@ def deserialize(config, custom_objects=None):
     module is never imported, so a config cannot make us run code.
     """
     if not isinstance(config, dict) or "class_name" not in config:
-        raise TypeError(
-            "`deserialize` expects a dict with keys 'class_name' and 'config'. "
-            f"Received: {config!r}"
-        )
+        raise argument_error(TypeError, "config",
+                             "a dict with keys 'class_name' and 'config'", config)
     class_name = config["class_name"]
     inner = config.get("config") or {}
     if not isinstance(inner, dict):
-        raise TypeError(
-            f"The 'config' entry must be a dict. Received: config={inner!r}"
-        )
+        raise argument_error(TypeError, "config['config']", "a dict", inner)
     cls = registry.lookup("schedule", class_name, (LearningRateSchedule,), custom_objects)
     return cls.from_config(inner)
 

@@ -13,7 +13,7 @@ import threading
 import numpy as np
 
 from . import config
-from .checks import describe
+from .checks import argument_error, describe
 
 _INITIALIZERS = {"zeros": np.zeros, "ones": np.ones}
 _AGGREGATIONS = (None, "none", "mean", "sum", "only_first_replica")
@@ -36,7 +36,7 @@ def _dtype(dtype, argument):
     try:
         resolved = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"`{argument}` is not a NumPy dtype; got {describe(dtype)}.") from None
+        raise argument_error(TypeError, argument, "a NumPy dtype", dtype) from None
     return resolved
 
 
@@ -113,30 +113,29 @@ class Variable(np.lib.mixins.NDArrayOperatorsMixin):
         if name is None:
             name = _default_name()
         elif not isinstance(name, str) or not name:
-            raise TypeError(f"`name` must be a non-empty string; got {describe(name)}.")
+            raise argument_error(TypeError, "name", "a non-empty string", name)
         if "/" in name:
-            raise ValueError(f"`name` cannot contain the character `/`; got {name!r}.")
+            raise argument_error(ValueError, "name", "a name without the character `/`", name)
         if aggregation not in _AGGREGATIONS:
-            raise ValueError("`aggregation` must be one of None, 'none', 'mean', 'sum', "
-                             f"'only_first_replica'; got {describe(aggregation)}.")
+            raise argument_error(ValueError, "aggregation", "one of None, 'none', 'mean', 'sum', "
+                                 "'only_first_replica'", aggregation)
         if synchronization not in _SYNCHRONIZATIONS:
-            raise ValueError("`synchronization` must be one of None, 'none', 'on_read', "
-                             f"'on_write', 'auto'; got {describe(synchronization)}.")
+            raise argument_error(ValueError, "synchronization", "one of None, 'none', "
+                                 "'on_read', 'on_write', 'auto'", synchronization)
         if dtype is not None:
             dtype = _dtype(dtype, "dtype")
             if dtype.kind not in "biuf":
-                raise TypeError(f"`dtype` must be a real numeric dtype such as float32; "
-                                f"got {dtype}.")
+                raise argument_error(TypeError, "dtype", "a real numeric dtype such as float32",
+                                     dtype.name)
         if shape is not None:
             try:
                 shape = tuple(int(n) for n in np.atleast_1d(np.asarray(shape)))
             except (TypeError, ValueError):
-                raise TypeError(f"`shape` must be a tuple of integers; got "
-                                f"{describe(shape)}.") from None
+                raise argument_error(TypeError, "shape", "a tuple of integers", shape) from None
             if np.ndim(np.asarray(shape)) == 0 and np.asarray(shape).size == 0:
                 shape = ()
             if any(n < 0 for n in shape):
-                raise ValueError(f"`shape` must hold non-negative integers; got {shape}.")
+                raise argument_error(ValueError, "shape", "non-negative integers", shape)
 
         if isinstance(initializer, str) or (callable(initializer)
                                             and not isinstance(initializer, Variable)):

@@ -306,6 +306,34 @@ def test_bad_arguments_raise_r_errors_naming_them(call, argument, r):
     assert list(r("1 + 1")) == [2.0]     # the session survives
 
 
+# One message style in both languages: the engine's requirement, the value as
+# each language writes it.
+@pytest.mark.parametrize("r_code, python_call, r_message, python_message", [
+    ("optimizer_rmsprop(momentum = NA)", lambda: rmsprop.RMSprop(momentum=math.nan),
+     "`momentum` must be a finite number; got NA.",
+     "`momentum` must be a finite number; got nan."),
+    ("optimizer_rmsprop(rho = NaN)", lambda: rmsprop.RMSprop(rho=math.nan),
+     "`rho` must be a finite number; got NaN.", "`rho` must be a finite number; got nan."),
+    ("optimizer_rmsprop(centered = 1)", lambda: rmsprop.RMSprop(centered=1.0),
+     "`centered` must be TRUE or FALSE; got 1.", "`centered` must be True or False; got 1.0."),
+    ("optimizer_rmsprop(ema_momentum = NULL)", lambda: rmsprop.RMSprop(ema_momentum=None),
+     "`ema_momentum` must be a number; got NULL.", "`ema_momentum` must be a number; got None."),
+    ("learning_rate_schedule_piecewise_constant_decay(c(5, 2), c(1, 2, 3))",
+     lambda: rmsprop.schedules.PiecewiseConstantDecay([5.0, 2.0], [1.0, 2.0, 3.0]),
+     "`boundaries` must be in increasing order; got c(5, 2).",
+     "`boundaries` must be in increasing order; got [5.0, 2.0]."),
+    ("learning_rate_schedule_exponential_decay(0.1, decay_steps = 0, decay_rate = 0.5)",
+     lambda: rmsprop.schedules.ExponentialDecay(0.1, 0, 0.5),
+     "`decay_steps` must be > 0; got 0.", "`decay_steps` must be > 0; got 0."),
+])
+def test_argument_messages_in_each_language(r_code, python_call, r_message, python_message, r):
+    assert list(r(f"tryCatch({r_code}, rmsprop_argument_error = conditionMessage)")) \
+        == [r_message]
+    with pytest.raises((TypeError, ValueError)) as info:
+        python_call()
+    assert str(info.value) == python_message
+
+
 def test_thousands_of_round_trips_with_garbage_collection(r):
     rounds = 2000
     init = _initial_values()

@@ -429,3 +429,49 @@ def test_gradients_of_wrong_shape_on_first_apply():
         warnings.simplefilter("error")
         optimizer.apply([np.ones((2, 3))], [var])
     assert optimizer.iterations == 1
+
+
+# One message style for every argument error of the package (checks.py):
+# "`<argument>` must be <requirement>; got <value>." The parts stay on the
+# exception, for the R package to write the value as R does.
+ONE_STYLE = [
+    (lambda: rmsprop.RMSprop(rho=math.nan), "rho", "nan"),
+    (lambda: rmsprop.RMSprop(centered=None), "centered", "None"),
+    (lambda: rmsprop.RMSprop(learning_rate=[0.1]), "learning_rate", "[0.1]"),
+    (lambda: schedules.ExponentialDecay(0.1, 0, 0.5), "decay_steps", "0"),
+    (lambda: schedules.ExponentialDecay(0.1, 10, 0.5, staircase=1), "staircase", "1"),
+    (lambda: schedules.PiecewiseConstantDecay([5, 2], [1, 2, 3]), "boundaries", "[5, 2]"),
+    (lambda: schedules.PiecewiseConstantDecay([], [1]), "boundaries", "[]"),
+    (lambda: schedules.ExponentialDecay(0.1, 10, 0.5)("a"), "step", "'a'"),
+    (lambda: schedules.serialize(3), "schedule", "3"),
+    (lambda: rmsprop.LossScaleOptimizer(3), "inner_optimizer", "3"),
+    (lambda: rmsprop.Variable(1.0, name=3), "name", "3"),
+    (lambda: rmsprop.Variable(1.0, name="a/b"), "name", "'a/b'"),
+    (lambda: rmsprop.Variable(1.0, dtype="complex64"), "dtype", "'complex64'"),
+    (lambda: rmsprop.RMSprop().exclude_from_weight_decay(var_names=3), "var_names", "3"),
+    (lambda: rmsprop.load_optimizer("x.npz", check_names=1), "check_names", "1"),
+    (lambda: rmsprop.apply_to_values(rmsprop.RMSprop(), [1.0], [1.0], names=[1]), "names", "[1]"),
+]
+
+
+@pytest.mark.parametrize("call, argument, shown", ONE_STYLE,
+                         ids=[f"{a}={s}" for _, a, s in ONE_STYLE])
+def test_argument_errors_have_one_style(call, argument, shown):
+    with pytest.raises((TypeError, ValueError)) as info:
+        call()
+    message = str(info.value)
+    assert message.startswith(f"`{argument}` must be "), message
+    assert f"; got {shown}" in message, message
+    error = info.value
+    assert error.argument == argument
+    assert message.startswith(f"`{argument}` must be {error.requirement}; got {shown}")
+
+
+def test_no_other_argument_message_style_in_the_engine():
+    # Keras' "Argument `x` must be ... Received: x=..." was the schedules' own
+    # style; it must not come back beside the package's one style.
+    import pathlib
+    for path in pathlib.Path(rmsprop.__file__).parent.glob("*.py"):
+        text = path.read_text()
+        assert "Received:" not in text, path
+        assert "Argument `" not in text, path

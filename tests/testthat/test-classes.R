@@ -113,15 +113,17 @@ test_that("$<- refuses unknown fields and lets the engine check known ones", {
   expect_error(ls$dynamic_scal <- 2, "not a field")
 })
 
-test_that("R converts types only: the engine's message reaches R unchanged", {
+test_that("R converts types only: the engine's check reaches R, the value as R writes it", {
   skip_if_no_engine()
   py_message <- function(expr) {
     tryCatch(expr, python.builtin.Exception = function(e) rmsprop:::python_message(e))
   }
   rm <- py_rmsprop()
-  e <- tryCatch(optimizer_rmsprop(rho = 2), error = identity)
+  e <- tryCatch(optimizer_rmsprop(rho = 2.5), error = identity)
   expect_s3_class(e, "rmsprop_argument_error")
-  expect_identical(conditionMessage(e), py_message(rm$RMSprop(rho = 2)))
+  # the engine's requirement, the value as R prints it
+  expect_identical(py_message(rm$RMSprop(rho = 2.5)), "`rho` must be in [0, 1]; got 2.5.")
+  expect_identical(conditionMessage(e), "`rho` must be in [0, 1]; got 2.5.")
   e <- tryCatch(learning_rate_schedule_exponential_decay(0.1, 0, 0.5), error = identity)
   expect_identical(conditionMessage(e), py_message(rm$schedules$ExponentialDecay(0.1, 0L, 0.5)))
   # NA of every type is refused (reticulate alone would send TRUE, "NA" or -2^31)

@@ -134,3 +134,58 @@ test_that("values the float policy cannot hold are refused, naming the argument"
   expect_error(optimizer_loss_scale(optimizer_rmsprop(), initial_scale = 1e39), "initial_scale",
                fixed = TRUE)
 })
+
+test_that("argument errors have one style and show values as R writes them", {
+  skip_if_no_engine()
+  here <- environment()
+  message_of <- function(call) {
+    e <- tryCatch(eval(call, here), error = identity)
+    expect_s3_class(e, "rmsprop_argument_error")
+    conditionMessage(e)
+  }
+  opt <- optimizer_rmsprop()
+  sched <- learning_rate_schedule_exponential_decay(0.1, 10, 0.5)
+  cases <- list(
+    list(quote(optimizer_rmsprop(rho = NA)), "`rho` must be a finite number; got NA."),
+    list(quote(optimizer_rmsprop(rho = NaN)), "`rho` must be a finite number; got NaN."),
+    list(quote(optimizer_rmsprop(epsilon = -Inf)), "`epsilon` must be a finite number; got -Inf."),
+    list(quote(optimizer_rmsprop(rho = NULL)), "`rho` must be a number; got NULL."),
+    list(quote(optimizer_rmsprop(rho = "a")), "`rho` must be a number; got \"a\"."),
+    list(quote(optimizer_rmsprop(rho = c(0.5, 0.6))), "`rho` must be a number; got c(0.5, 0.6)."),
+    list(quote(optimizer_rmsprop(momentum = -1)), "`momentum` must be >= 0; got -1."),
+    list(quote(optimizer_rmsprop(centered = 1)), "`centered` must be TRUE or FALSE; got 1."),
+    list(quote(optimizer_rmsprop(use_ema = NA)), "`use_ema` must be TRUE or FALSE; got NA."),
+    list(quote(optimizer_rmsprop(name = NA_character_)), "`name` must be a non-empty string; got NA."),
+    list(quote(optimizer_rmsprop(ema_overwrite_frequency = 2.5)),
+         "`ema_overwrite_frequency` must be an integer; got 2.5."),
+    list(quote(optimizer_rmsprop(gradient_accumulation_steps = 1)),
+         "`gradient_accumulation_steps` must be an integer >= 2; got 1."),
+    list(quote(optimizer_rmsprop(learning_rate = factor("a"))),
+         "`learning_rate` must be a number, a schedule or a function; got a factor of length 1."),
+    list(quote(optimizer_rmsprop(learning_rate = data.frame(a = 1))),
+         "`learning_rate` must be a number, a schedule or a function; got a data frame with 1 column."),
+    list(quote(optimizer_rmsprop(learning_rate = 1e39)),
+         paste0("`learning_rate` must be representable in float32, the float type the optimizer ",
+                "computes in (largest: 3.4028234663852886e+38); got 1e+39, which is inf in float32.")),
+    list(quote(optimizer_loss_scale(1)),
+         "`inner_optimizer` must be an optimizer such as optimizer_rmsprop(); got 1."),
+    list(quote(learning_rate_schedule_exponential_decay(0.1, 10, 0.5, staircase = NA)),
+         "`staircase` must be TRUE or FALSE; got NA."),
+    list(quote(learning_rate_schedule_piecewise_constant_decay(10, c(1, NA))),
+         "`values` must be finite real numbers; got c(1, NA)."),
+    list(quote(learning_rate_schedule_piecewise_constant_decay(c(10, 5), c(1, 2, 3))),
+         "`boundaries` must be in increasing order; got c(10, 5)."),
+    list(quote(sched(NA)), "`step` must be finite; got NA."),
+    list(quote(rmsprop_variable(1, name = NA)), "`name` must be a non-empty string; got NA."),
+    # `$<-` and methods called with `$`
+    list(quote(opt$rho <- NA), "`rho` must be a finite number; got NA."),
+    list(quote(opt$centered <- "yes"), "`centered` must be TRUE or FALSE; got \"yes\"."),
+    list(quote(opt$exclude_from_weight_decay(var_names = NA)),
+         "`var_names` must be a string or a list of strings; got NA.")
+  )
+  for (case in cases) expect_identical(message_of(case[[1]]), case[[2]], info = deparse(case[[1]]))
+  # the same checks in Python write Python's values
+  rm <- py_rmsprop()
+  e <- tryCatch(rm$RMSprop(rho = NaN), python.builtin.ValueError = identity)
+  expect_identical(rmsprop:::python_message(e), "`rho` must be a finite number; got nan.")
+})
