@@ -300,10 +300,15 @@ class PackedGradients:
         members' parameter arrays likewise (or `flat_param` when the
         parameters were not given as arrays)."""
         indices = self._group.indices
-        grads = [self._grads[i] for i in indices]
-        if self._params is None:
-            return flat_param, grads
-        return [self._params[i] for i in indices], grads
+        if len(indices) == len(self._grads):
+            # The group is every variable, in order (positions are unique and
+            # ascending): the lists as given.
+            grads = self._grads
+            params = self._params
+        else:
+            grads = [self._grads[i] for i in indices]
+            params = None if self._params is None else [self._params[i] for i in indices]
+        return (flat_param if params is None else params), grads
 
     def apply(self, rule, flat_param, slots, scalars, scratch):
         """Run `rule(param, grad, *slots, *scalars, scratch)` over the group,
@@ -488,7 +493,6 @@ class FlatStorage:
         them (plain arrays may then be gathered chunk by chunk). Only private
         buffers are written here: nothing the caller can see changes.
         """
-        arrays = self.param_arrays(override)
         work = []
         for group in self.groups:
             present = [grads[i] is not None for i in group.indices]
@@ -498,6 +502,10 @@ class FlatStorage:
             if group.casts:
                 group.compute_grad_buffer()      # allocated now, not midway through the step
         if whole_params:
+            # Only groups whose parameters live outside their buffer read the
+            # arrays (reading every Variable's `value` costs as much as the
+            # update of a small tensor).
+            arrays = (None if self.buffered(override) else self.param_arrays(override))
             for step in work:
                 group = step.group
                 if (pack_params and override is None and group.param_buffer is None
