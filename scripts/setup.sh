@@ -168,9 +168,15 @@ PY
 
 kernel_ok() {
   # The compiled kernel (python/rmsprop/_fused*.so, built by the editable
-  # install) is there whenever it can be built: when there is a C compiler.
-  [ ! -f "$ROOT/setup.py" ] || ! command -v cc >/dev/null 2>&1 \
-    || compgen -G "$ROOT/python/rmsprop/_fused*.so" >/dev/null
+  # install) is there whenever it can be built: when there is a C compiler;
+  # and built from the current _fused.c (a checkout that pulled a new one
+  # rebuilds it).
+  [ ! -f "$ROOT/setup.py" ] || ! command -v cc >/dev/null 2>&1 && return 0
+  local so
+  for so in "$ROOT"/python/rmsprop/_fused*.so; do
+    [ -f "$so" ] && [ ! "$ROOT/python/rmsprop/_fused.c" -nt "$so" ] && return 0
+  done
+  return 1
 }
 
 step_engine() {

@@ -476,8 +476,14 @@ class BaseOptimizer:
         if len(grads) != len(positions):
             raise ValueError(f"Got {len(grads)} gradients for {len(positions)} variables; "
                              "pass one gradient (or None) per variable.")
-        if type(positions) is range and self._plain_gradients(grads):
-            return grads          # the common case, checked in bulk (see below)
+        if type(positions) is range:
+            # The common case, checked in bulk: in one compiled pass, else
+            # with C-level callables (see `_plain_gradients`).
+            surveyed = self._storage.surveyed(grads, self._param_override)
+            if surveyed is not None:
+                return surveyed
+            if self._plain_gradients(grads):
+                return grads
         by_position = [None] * len(self._trainable_variables)
         missing = []
         for grad, index in zip(grads, positions):

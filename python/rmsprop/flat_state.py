@@ -24,6 +24,7 @@ from typing import Dict, List, NamedTuple
 
 import numpy as np
 
+from . import kernel_choice
 from .kernels import CHUNK, ChunkScratch
 from .variable import Variable
 
@@ -34,6 +35,13 @@ _WRITEABLE = operator.attrgetter("flags.writeable")
 
 # Slots used while preparing gradients, which happens in the storage dtype.
 PREPROCESSING_SLOTS = ("gradient_accumulator",)
+
+
+class SurveyedGradients(list):
+    """Gradients by position that `FlatStorage.surveyed` found to be NumPy
+    arrays of their variables' shapes and numeric dtypes, none sharing memory
+    with a parameter: what the per-gradient checks and `unaliased` would
+    pass unchanged."""
 
 
 class GatherBuffers(NamedTuple):
@@ -392,6 +400,10 @@ class FlatStorage:
                 self._group_of[index] = (group, position)
             group.rehome([self.variables[i] for i in group.indices])
         self._all_plain = not any(isinstance(v, Variable) for v in self.variables)
+        # For the survey of each step's gradients: per position, ndim then the
+        # dimensions (see `surveyed`).
+        self._shape_table = np.array([n for shape in self.shapes for n in (len(shape), *shape)],
+                                     dtype=np.intp).tobytes()
         self._layout_changed()
 
     def _layout_changed(self):
@@ -399,6 +411,7 @@ class FlatStorage:
         when a group loses its members' storage to another optimizer)."""
         self._buffered = all(g.param_buffer is not None for g in self.groups)
         self._owners = None          # see `unaliased`
+        self._param_memory = None    # see `surveyed`
 
     # -- slots ------------------------------------------------------------
     def add_slot(self, kind) -> List[np.ndarray]:
@@ -444,12 +457,36 @@ class FlatStorage:
         """True when every group's parameters live in the group's own buffer."""
         return override is None and self._buffered
 
+    def surveyed(self, grads, override=None):
+        """`grads` (a list by position) as `SurveyedGradients` when one pass of
+        the compiled survey (`kernel_choice.survey`) finds each one a NumPy
+        array of its variable's shape and an integer or float dtype, sharing
+        no memory with a parameter; else None (then the per-gradient checks
+        and `unaliased` run, with their messages). With many small tensors,
+        reading each gradient's shape, dtype and base from Python costs as
+        much as their update."""
+        memory = self._param_memory if override is None else None
+        if memory is None:
+            if self.buffered(override):
+                memory = [group.param_buffer for group in self.groups]
+            else:
+                memory = list(self.param_arrays(override))
+            # The arrays holding the parameters stay the same from step to
+            # step when they are the groups' buffers or plain arrays.
+            if override is None and (self._buffered or self._all_plain):
+                self._param_memory = memory
+        if kernel_choice.survey(grads, self._shape_table, memory):
+            return SurveyedGradients(grads)
+        return None
+
     def unaliased(self, grads, override=None):
         """`grads` (by position, None for none), with those that share memory
         with a parameter replaced by copies: a gradient that is a parameter
         array, or a NumPy view of a parameter's memory. Weight decay, and the
         rule on earlier members, write parameters before every gradient is
         read; a copy gives the results a separate gradient would."""
+        if type(grads) is SurveyedGradients:
+            return grads                # found sharing no memory with a parameter
         if override is not None:
             owners = self.alias_owners(override)
         else:

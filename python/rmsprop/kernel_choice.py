@@ -22,7 +22,9 @@ so nothing is left running that a fork()ed child would inherit half-alive.
 import importlib.util
 import numbers
 import os
-from typing import Optional
+from typing import NamedTuple, Optional
+
+import numpy as np
 
 from . import kernels
 
@@ -137,8 +139,29 @@ def kernel_info() -> dict:
     }
 
 
+class FusedSteps(NamedTuple):
+    """The steps around the rule that the compiled kernel does in the same
+    pass, for one group of one step (each None when not fused): the field
+    names are `_fused.rmsprop`'s keyword arguments. Values are in the dtype of
+    the update, as the unfused steps round them.
+
+    clip: clipvalue (steps.clip_by_value, Keras' `_clip_gradients`);
+    weight_decay: decay with the update's learning rate (kernels.decay_weights,
+    Keras' `_apply_weight_decay`); ema_average, ema_decay,
+    ema_one_minus_decay: the moving average of the updated parameters
+    (kernels.moving_average, Keras' `_update_model_variables_moving_average`).
+    """
+
+    clip: Optional[np.generic] = None
+    weight_decay: Optional[np.generic] = None
+    ema_average: Optional[np.ndarray] = None
+    ema_decay: np.generic = np.float64(0.0)
+    ema_one_minus_decay: np.generic = np.float64(1.0)
+
+
 def fused_rmsprop(params, grads, velocity, average_grad, momentum_slot,
-                  lr, rho, one_minus_rho, epsilon, momentum) -> bool:
+                  lr, rho, one_minus_rho, epsilon, momentum,
+                  fused: Optional[FusedSteps] = None) -> bool:
     """Run the rule with the compiled kernel when it is the active one and
     takes these arrays; False when the caller must run the NumPy kernel.
 
@@ -146,18 +169,34 @@ def fused_rmsprop(params, grads, velocity, average_grad, momentum_slot,
     sequence of elements); the slots: flat arrays of the same length.
     float32 or float64 throughout, C-contiguous, native byte order; anything
     else (float16, a gradient of another dtype) is declined before any value
-    changes, and the NumPy kernel then does the step.
+    changes, and the NumPy kernel then does the step. `fused`: steps around
+    the rule to do in the same pass (declined with the rest: the caller then
+    runs them unfused).
     """
     if _fused is None or active_kernel() != "compiled":
         return False
+    extra = {} if fused is None else fused._asdict()
     try:
         _fused.rmsprop(params, grads, velocity, average_grad, momentum_slot,
-                       lr, rho, one_minus_rho, epsilon, momentum, num_threads())
+                       lr, rho, one_minus_rho, epsilon, momentum, num_threads(), **extra)
     except TypeError:
         # An array of another dtype or layout: found while checking the
         # arrays, before anything was written.
         return False
     return True
+
+
+def survey(grads, shape_table, param_memory) -> bool:
+    """True when the compiled survey (`_fused.survey`, one C pass over the
+    list `grads`) finds every gradient a numpy.ndarray with the shape of
+    `shape_table` (ndim then dimensions per position, as native ints), an
+    integer or float dtype in native byte order, sharing no memory with any
+    array of `param_memory`. False when it finds otherwise, or when the
+    compiled kernel is not the active one (the Python checks then run, so
+    that `make test` exercises them on the NumPy kernel)."""
+    if _fused is None or active_kernel() != "compiled":
+        return False
+    return _fused.survey(grads, np.ndarray, shape_table, param_memory)
 
 
 def rmsprop_rule(param, grad, velocity, average_grad, momentum_slot,

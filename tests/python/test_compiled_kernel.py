@@ -66,10 +66,21 @@ def scaled_gradients(rng, n, dtype, specials):
         return g.astype(dtype)
 
 
-def reference_step(param, grad, velocity, average, momentum_slot, scalars):
-    """The NumPy kernel on flat arrays."""
-    kernels.rmsprop_rule(param, grad, velocity, average, momentum_slot, *scalars,
-                         kernels.ChunkScratch.empty(param.dtype))
+def reference_step(param, grad, velocity, average, momentum_slot, scalars, fused=None):
+    """The NumPy kernel on flat arrays; with `fused` (a FusedSteps), the steps
+    it names unfused, in the engine's order (steps.py): clip the gradient,
+    decay the parameters, the rule, the moving average."""
+    scratch = kernels.ChunkScratch.empty(param.dtype)
+    if fused is not None and fused.clip is not None:
+        grad = grad.copy()              # steps.clip_by_value, on the private copy
+        np.minimum(grad, fused.clip, out=grad)
+        np.maximum(grad, -fused.clip, out=grad)
+    if fused is not None and fused.weight_decay is not None:
+        kernels.decay_weights(param, fused.weight_decay, scalars[0], scratch)
+    kernels.rmsprop_rule(param, grad, velocity, average, momentum_slot, *scalars, scratch)
+    if fused is not None and fused.ema_average is not None:
+        kernels.moving_average(fused.ema_average, param, fused.ema_decay,
+                               fused.ema_one_minus_decay, scratch)
 
 
 configs = st.fixed_dictionaries(dict(
@@ -85,12 +96,15 @@ configs = st.fixed_dictionaries(dict(
     threads=st.integers(1, 4),
     steps=st.integers(1, 3),
     specials=st.booleans(),
+    clip=st.sampled_from([None, 1e-3, 0.1, 1.0]),
+    weight_decay=st.sampled_from([None, 0.0, 0.01, 0.5]),
+    ema=st.sampled_from([None, 0.0, 0.9, 0.99]),
     seed=st.integers(0, 2**32 - 1),
 ))
 
 
 @compiled
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configs)
 def test_compiled_rule_matches_numpy_bit_for_bit(config):
     rng = np.random.default_rng(config["seed"])
@@ -103,18 +117,32 @@ def test_compiled_rule_matches_numpy_bit_for_bit(config):
                  if config["centered"] else None)
     slots.append(rng.standard_normal(n).astype(dtype) * dtype.type(0.01)
                  if config["momentum"] > 0 else None)
+    slots.append(rng.standard_normal(n).astype(dtype) if config["ema"] is not None else None)
     expected = [param.copy()] + [None if s is None else s.copy() for s in slots]
     actual = [param.copy()] + [None if s is None else s.copy() for s in slots]
     rmsprop.set_kernel("compiled")
     rmsprop.set_num_threads(config["threads"])
+
+    def fused_steps(ema_average):
+        if config["clip"] is None and config["weight_decay"] is None and ema_average is None:
+            return None
+        decay = dtype.type(config["ema"] or 0)
+        return kernel_choice.FusedSteps(
+            clip=None if config["clip"] is None else dtype.type(config["clip"]),
+            weight_decay=(None if config["weight_decay"] is None
+                          else dtype.type(config["weight_decay"])),
+            ema_average=ema_average, ema_decay=decay, ema_one_minus_decay=dtype.type(1) - decay)
+
     for _ in range(config["steps"]):
         grad = scaled_gradients(rng, n, dtype, config["specials"])
         with np.errstate(all="ignore"):
-            reference_step(*expected[:1], grad, *expected[1:], scalars)
+            reference_step(*expected[:1], grad, *expected[1:4], scalars, fused_steps(expected[4]))
         params = split(actual[0], [int(c * n) for c in config["param_cuts"]]) if n else actual[0]
         grads = split(grad, [int(c * n) for c in config["grad_cuts"]]) if n else grad
-        assert kernel_choice.fused_rmsprop(params, grads, *actual[1:], *scalars)
-    for name, e, a in zip(["param", "velocity", "average_grad", "momentum"], expected, actual):
+        assert kernel_choice.fused_rmsprop(params, grads, *actual[1:4], *scalars,
+                                           fused=fused_steps(actual[4]))
+    for name, e, a in zip(["param", "velocity", "average_grad", "momentum", "ema"], expected,
+                          actual):
         if e is not None:
             assert_same_bits(e, a, f"{name} ({config['dtype']})")
 
@@ -163,6 +191,61 @@ def test_compiled_kernel_declines_what_it_does_not_handle():
                           (read_only, np.ones(8, np.float32))):
         assert not kernel_choice.fused_rmsprop(params, grads, v, None, None, *scalars)
     assert (p == 1).all() and (v == 0).all()
+
+
+def shape_table(shapes):
+    return np.array([n for s in shapes for n in (len(s), *s)], dtype=np.intp).tobytes()
+
+
+@compiled
+def test_the_survey_passes_only_what_the_python_checks_pass_unchanged():
+    survey = kernel_choice._fused.survey
+    shapes = [(3,), (2, 2), ()]
+    table = shape_table(shapes)
+    param = np.zeros(64, np.float32)
+    fine = [np.ones(3, np.float32), np.ones((2, 2), np.int64), np.array(1.5)]
+    assert survey(fine, np.ndarray, table, [param]) is True
+    assert survey([np.ones(3, np.uint8), np.ones((2, 2), np.float16), np.array(2, np.int16)],
+                  np.ndarray, table, []) is True
+
+    class Sub(np.ndarray):
+        pass
+
+    def with_item(index, value):
+        grads = list(fine)
+        grads[index] = value
+        return grads
+
+    refused = {
+        "wrong shape": with_item(1, np.ones((4,), np.float32)),
+        "same size, other shape": with_item(1, np.ones((1, 4), np.float32)),
+        "0-d for a vector": with_item(0, np.array(1.0)),
+        "a subclass": with_item(0, np.ones(3, np.float32).view(Sub)),
+        "a list": with_item(0, [1.0, 2.0, 3.0]),
+        "None": with_item(0, None),
+        "bool": with_item(0, np.ones(3, bool)),
+        "complex": with_item(0, np.ones(3, np.complex64)),
+        "object": with_item(0, np.ones(3, object)),
+        "string": with_item(0, np.array(["a", "b", "c"])),
+        "byte-swapped": with_item(0, np.ones(3, np.dtype(np.float32).newbyteorder())),
+        "datetime": with_item(0, np.zeros(3, "datetime64[s]")),
+        "one gradient too few": fine[:2],
+        "one too many": fine + [np.array(1.0)],
+        "a view of the parameter": with_item(0, param[10:13]),
+        "reversed over its start": with_item(0, param[2::-1]),
+        "a strided view of the parameter": with_item(0, param[59:64:2]),
+    }
+    for what, grads in refused.items():
+        assert survey(grads, np.ndarray, table, [param]) is False, what
+    # Memory next to the parameter's, not in it, is not shared.
+    block = np.zeros(70, np.float32)
+    assert survey(with_item(0, block[64:67]), np.ndarray, table, [block[:64]]) is True
+    assert survey(with_item(0, block[63:66]), np.ndarray, table, [block[:64]]) is False
+    # Several parameters: each is avoided.
+    others = [np.zeros(5, np.float64), block[:64], np.zeros(0, np.float32)]
+    assert survey(with_item(0, block[0:3]), np.ndarray, table, others) is False
+    assert survey(with_item(0, others[0][1:4].astype(np.float32)), np.ndarray, table,
+                  others) is True
 
 
 def test_the_compiled_kernel_is_built_where_a_compiler_is():
@@ -241,17 +324,18 @@ def test_kernel_info_says_which_kernel_runs(monkeypatch):
 
 
 def test_numpy_kernel_forced_does_not_call_the_compiled_one(monkeypatch):
-    calls = []
+    calls, surveys = [], []
     monkeypatch.setattr(kernel_choice, "_fused", type("Spy", (), {
-        "rmsprop": staticmethod(lambda *a: calls.append(a)), "MIN_PER_THREAD": 1,
-        "__file__": "spy"}))
+        "rmsprop": staticmethod(lambda *a, **k: calls.append(a)),
+        "survey": staticmethod(lambda *a: surveys.append(a) and False),
+        "MIN_PER_THREAD": 1, "__file__": "spy"}))
     rmsprop.set_kernel("numpy")
     w = rmsprop.Variable(np.ones(3, np.float32))
     rmsprop.RMSprop().apply([np.ones(3, np.float32)], [w])
-    assert calls == []
+    assert calls == [] and surveys == []
     rmsprop.set_kernel("compiled")
     rmsprop.RMSprop().apply([np.ones(3, np.float32)], [rmsprop.Variable(np.ones(3, np.float32))])
-    assert len(calls) == 1
+    assert len(calls) == 1 and len(surveys) == 1
 
 
 @pytest.mark.parametrize("bad", ["fast", "", 1, 3.5])
