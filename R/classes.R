@@ -129,7 +129,15 @@ NULL
   }
   if (!identical(name, "variables")) {
     value <- as_rmsprop_object(value)
-    if (inherits(value, "rmsprop_variable")) return(variable_value(value))
+    if (inherits(value, "rmsprop_variable")) {
+      value <- variable_value(value)
+      # The engine's counter is an int64 Variable (as Keras'); R reads it as
+      # an integer, as before it was one (a double beyond integer range).
+      if (identical(name, "iterations") && abs(value) <= .Machine$integer.max) {
+        value <- as.integer(value)
+      }
+      return(value)
+    }
   }
   as_rmsprop_object(reticulate::py_to_r(value))
 }

@@ -23,13 +23,14 @@ from . import config, kernels, schedules, steps
 from .checks import (argument_error, check_bool, check_float, check_int, check_name, describe,
                      is_real_number)
 from .flat_state import FlatStorage
+from .state_variables import (MAX_ITERATIONS, IterationVariable, LearningRateVariable,
+                              checked_learning_rate, counter_snapshot)
 from .variable import Variable
 
 _FLOAT_DTYPES = ("float16", "float32", "float64")
 _SHAPE = operator.attrgetter("shape")
 _DTYPE = operator.attrgetter("dtype")
-# The counter is an int64 variable, as in Keras.
-_MAX_ITERATIONS = np.iinfo(np.int64).max
+_MAX_ITERATIONS = MAX_ITERATIONS
 
 
 class _StepPlan(NamedTuple):
@@ -184,7 +185,7 @@ class BaseOptimizer:
                                              low_open=True, optional=True, normal=True)
         self.gradient_accumulation_steps = gradient_accumulation_steps
 
-        self._iterations = Variable(0, dtype="int64", name="iteration")
+        self._iterations = IterationVariable()
         self._learning_rate = None
         self._float64_policy = False
         self.learning_rate = learning_rate
@@ -203,7 +204,18 @@ class BaseOptimizer:
     # ------------------------------------------------------------------
     @property
     def learning_rate(self):
-        """The current rate: the stored value, the schedule's value now, or the callable's."""
+        """The learning rate, as Keras' `_get_current_learning_rate()` gives it.
+
+        A numeric rate is the variable holding it (`opt.learning_rate.numpy()`,
+        `opt.learning_rate.assign(0.1)`, checked as the constructor checks the
+        argument; the next step uses it). A schedule gives its value at the
+        current iteration, a callable its return value (NumPy scalars).
+        Setting the attribute (`opt.learning_rate = 0.1`) assigns a number
+        to that variable, or replaces the rate by a schedule or callable.
+        """
+        rate = self._learning_rate
+        if isinstance(rate, Variable):
+            return rate
         return self._read_learning_rate()
 
     @learning_rate.setter
@@ -216,22 +228,12 @@ class BaseOptimizer:
             raise TypeError("This optimizer was created with a learning rate schedule, so its "
                             "learning rate cannot be set to a number; got "
                             f"learning_rate={describe(value)}.")
-        if isinstance(value, Variable):
-            value = value.numpy()
-        if isinstance(value, np.ndarray) and value.ndim == 0:
-            value = value[()]
-        if not is_real_number(value):
-            raise argument_error(TypeError, "learning_rate", "a number, a LearningRateSchedule "
-                                 "or a callable taking no arguments", value)
-        number = check_float("learning_rate", value, low=0)
-        # The number as given, for `build(compute_dtype="float64")`.
-        self._learning_rate_number = number
-        if isinstance(self._learning_rate, Variable):
-            self._learning_rate.assign(number)
+        if isinstance(self._learning_rate, LearningRateVariable):
+            self._learning_rate.assign(value)
         else:
             # Keras stores a numeric rate in a floatx variable: 0.001 becomes
             # 0.0010000000474974513 in float32, and that is what updates see.
-            self._learning_rate = Variable(number, dtype=config.floatx(), name="learning_rate")
+            self._learning_rate = LearningRateVariable(checked_learning_rate(value))
 
     def _read_learning_rate(self):
         rate = self._learning_rate
@@ -255,9 +257,18 @@ class BaseOptimizer:
 
     @property
     def iterations(self):
-        """Completed optimizer steps (accumulation steps count once per update)."""
-        raw = self._raw_iterations()
-        return raw // self.gradient_accumulation_steps if self.gradient_accumulation_steps else raw
+        """The step counter, an int64 Variable, as Keras' `iterations`.
+
+        Under gradient accumulation it counts completed updates: Keras then
+        returns `floor_divide(counter, gradient_accumulation_steps)`, a value
+        computed from the counter; here a read-only Variable holding it.
+        The counter itself may be `assign`ed an integer >= 0, as in Keras;
+        schedules, accumulation and EMA follow the new count at the next step.
+        """
+        steps_ = self.gradient_accumulation_steps
+        if steps_:
+            return counter_snapshot(self._raw_iterations() // steps_)
+        return self._iterations
 
     # ------------------------------------------------------------------
     # Building
@@ -357,10 +368,9 @@ class BaseOptimizer:
         # rate as given, in float64, and the built-in schedules compute in
         # float64, so no hyperparameter is rounded to float32 on the way.
         self._float64_policy = self._compute_dtype == np.float64
-        if self._float64_policy and isinstance(self._learning_rate, Variable) \
+        if self._float64_policy and isinstance(self._learning_rate, LearningRateVariable) \
                 and self._learning_rate.value.dtype != np.float64:
-            self._learning_rate = Variable(self._learning_rate_number, dtype="float64",
-                                           name="learning_rate")
+            self._learning_rate._recast(np.float64)
         self.built = True
         if pending is not None:
             self._pending_checkpoint = None
@@ -408,12 +418,21 @@ class BaseOptimizer:
     # Applying gradients
     # ------------------------------------------------------------------
     def apply_gradients(self, grads_and_vars):
-        """Keras' `apply_gradients([(grad, variable), ...])`."""
+        """Keras' `apply_gradients([(grad, variable), ...])`.
+
+        Returns:
+            The step counter Variable (Keras returns `self._iterations` "for
+            compat with tf.keras": the raw count, also under accumulation).
+        """
         pairs = list(grads_and_vars)
         grads = [g for g, _ in pairs]
         variables = [v for _, v in pairs]
         self.apply(grads, variables)
-        return self.iterations
+        return self._counter()
+
+    def _counter(self):
+        """The raw step counter Variable (what `apply_gradients` returns)."""
+        return self._iterations
 
     def apply(self, grads, trainable_variables=None):
         """Apply one step of `grads` to `trainable_variables` (default: those built on).
@@ -422,6 +441,8 @@ class BaseOptimizer:
         a gradient may share memory with its variable. The step is
         all-or-nothing: an error leaves every variable and slot as it was.
         Steps from several threads are serialised (one at a time).
+        Returns None, as Keras' `apply` does (`apply_gradients` returns the
+        counter).
         """
         with self._lock:
             by_position = self._gradients_by_position(grads, trainable_variables)
@@ -812,5 +833,6 @@ class BaseOptimizer:
                 np.copyto(variable.value, array)
 
     def __repr__(self):
-        return (f"<{type(self).__name__} name={self.name!r} learning_rate={self.learning_rate!r} "
-                f"iterations={self.iterations} built={self.built}>")
+        return (f"<{type(self).__name__} name={self.name!r} "
+                f"learning_rate={self._read_learning_rate()!r} "
+                f"iterations={int(np.asarray(self.iterations))} built={self.built}>")

@@ -407,7 +407,7 @@ def _rebuild(checks, class_name, config, custom_objects, rate_dtype):
             optimizer = cls.from_config(config, custom_objects=custom_objects)
     except Exception as error:  # the constructors' checks name the argument
         checks.fail("config", f"does not make a {class_name}: {type(error).__name__}: {error}")
-    rate = optimizer.learning_rate
+    rate = np.asarray(optimizer.learning_rate)[()]    # a Variable, or a schedule's value
     if not np.isfinite(rate):
         checks.fail("config.learning_rate", f"is {rate} in its dtype {rate_dtype}")
     return optimizer

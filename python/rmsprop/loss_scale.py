@@ -160,8 +160,14 @@ class LossScaleOptimizer:
         self.inner_optimizer.finalize_variable_values(var_list)
 
     # Keras' (grad, variable)-pairs form: the same as the base optimizer's,
-    # which only calls `apply` and reads `iterations`.
+    # which calls `apply` and returns `_counter()`.
     apply_gradients = BaseOptimizer.apply_gradients
+
+    def _counter(self):
+        # Keras' wrapper returns its own `_iterations`, which its `apply`
+        # never increments (always 0); the inner optimizer's counter is the
+        # one that counts the steps, as the wrapper's `iterations` does.
+        return self.inner_optimizer._counter()
 
     def apply(self, grads, trainable_variables=None):
         """Unscale and apply `grads` when all are finite; otherwise skip the step

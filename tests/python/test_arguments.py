@@ -47,7 +47,7 @@ def run_engine(optimizer, values, steps, dtype="float64", finalize=False):
         for grads in steps:
             optimizer.apply([None if g is None else np.array(g, dtype=dtype) for g in grads],
                             variables)
-            history.append(([v.numpy() for v in variables], optimizer.iterations))
+            history.append(([v.numpy() for v in variables], int(optimizer.iterations)))
     if finalize:
         optimizer.finalize_variable_values(variables)
     return variables, history
@@ -258,7 +258,7 @@ def test_gradient_accumulation_iterations_are_raw_over_k(f64):
     before = var.numpy()
     for step in range(7):
         optimizer.apply([np.array([0.1, 0.2])], [var])
-        seen.append(optimizer.iterations)
+        seen.append(int(optimizer.iterations))
         if step < 2:
             np.testing.assert_array_equal(var.numpy(), before)  # only accumulating
     assert seen == [0, 0, 1, 1, 1, 2, 2]

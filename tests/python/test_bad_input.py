@@ -289,7 +289,7 @@ REJECTED = [
 def test_rejected_apply_changes_nothing(make, error, words, config, wrap):
     optimizer, variables, grads = trained(config, wrap)
     before = snapshot(optimizer, variables)
-    iterations = optimizer.iterations
+    iterations = int(optimizer.iterations)
     bad_grads, bad_vars = make(variables, grads)
     with pytest.raises(error) as info:
         optimizer.apply(bad_grads, bad_vars)

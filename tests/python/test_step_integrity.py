@@ -135,7 +135,9 @@ def test_the_iteration_counter_at_its_maximum_changes_nothing(wrapped):
         optimizer = rmsprop.LossScaleOptimizer(optimizer, initial_scale=4.0)
     trained(optimizer, variables)
     inner = optimizer.inner_optimizer if wrapped else optimizer
-    inner.variables[0].assign(INT64_MAX)        # as a checkpoint could set it
+    inner.variables[0].assign(INT64_MAX - 1)    # the largest count assign() takes
+    optimizer.apply(GRADS, variables)           # counted: now at the maximum
+    assert int(inner.variables[0]) == INT64_MAX
     before = snapshot(optimizer, variables)
     for _ in range(2):                          # every retry fails the same way
         with pytest.raises(OverflowError, match="iteration counter"):
