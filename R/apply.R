@@ -13,9 +13,11 @@
 #' step" (the parameter is left unchanged, as in Keras).
 #'
 #' The first call builds the optimizer on new engine variables of `dtype`,
-#' named after the list names (or `"param_1"`, ...), which is what weight
-#' decay exclusions by name (`optimizer$exclude_from_weight_decay(var_names
-#' = ...)`) see. Updates are computed in `dtype`:
+#' named after the list names (or `"param_1"`, `"param_2"`, ... for unnamed
+#' parameters, the names Python's `apply_to_values()` gives them too, so that
+#' a checkpoint of an unnamed run resumes in either language), which is what
+#' weight decay exclusions by name (`optimizer$exclude_from_weight_decay(var_names
+#' = ...)`) and checkpoints see. Updates are computed in `dtype`:
 #' * `"float64"` (the default) computes in R's precision, as Keras does under
 #'   the float policy `"float64"`: the learning rate, every hyperparameter
 #'   and every schedule value are used as doubles, so the result is the one
@@ -280,6 +282,14 @@ apply_without_gradients <- function(call_engine, keys, gradients) {
   result
 }
 
+# Whether `optimizer` trains values for optimizer_apply() (rather than
+# variables given to `$build()` / `$apply()`).
+trained_by_apply <- function(optimizer) {
+  engine()
+  trainer <- reticulate::py_call(.rmsprop$trainer_of, optimizer)
+  !is.null(reticulate::py_to_r(trainer))
+}
+
 #' Final parameter values of an optimizer driven by `optimizer_apply()`
 #'
 #' With `use_ema = TRUE`, Keras ends training by overwriting the weights with
@@ -308,6 +318,13 @@ optimizer_finalize <- function(optimizer, params) {
   if (!isTRUE(optimizer$built)) {
     rmsprop_abort(paste("`optimizer` has not been used with optimizer_apply() yet:",
                         "there is nothing to finalize."),
+                  class = "rmsprop_argument_error")
+  }
+  if (!trained_by_apply(optimizer)) {
+    rmsprop_abort(paste("`optimizer` was built on its own variables (with `$build()` or",
+                        "`$apply()`), not used with optimizer_apply(): there are no values",
+                        "to finalize. Call `optimizer$finalize_variable_values()`, which",
+                        "updates its variables in place."),
                   class = "rmsprop_argument_error")
   }
   values <- reticulate::py_to_r(py_try(engine()$finalized_values(optimizer)))

@@ -109,7 +109,7 @@ engine_abort <- function(e, values = NULL) {
   bad_argument <- !checkpoint &&
     inherits(e, c("python.builtin.TypeError", "python.builtin.ValueError"))
   message <- if (bad_argument) r_argument_message(e, values) else NULL
-  rmsprop_abort(if (is.null(message)) python_message(e) else message,
+  rmsprop_abort(if (is.null(message)) r_wording(python_message(e)) else message,
                 class = c(if (checkpoint) "rmsprop_checkpoint_error",
                           if (bad_argument) "rmsprop_argument_error", "rmsprop_engine_error"))
 }
@@ -143,16 +143,22 @@ r_argument_message <- function(e, values) {
     # (a Python object R has no value for: Python's own description)
     if (inherits(value, "python.builtin.object")) return(NULL)
   }
-  for (word in names(r_words)) requirement <- gsub(word, r_words[[word]], requirement)
-  sprintf("`%s` must be %s; got %s%s.", argument, requirement, describe_value(value),
-          if (is.character(detail)) detail else "")
+  sprintf("`%s` must be %s; got %s%s.", argument, r_wording(requirement),
+          describe_value(value), if (is.character(detail)) detail else "")
 }
 
-# Python's words in the engine's requirements, as R says them.
+# Python's words in the engine's messages, as R says them.
 r_words <- c("\\bTrue\\b" = "TRUE", "\\bFalse\\b" = "FALSE", "\\bNone\\b" = "NULL",
              "\\ba LearningRateSchedule\\b" = "a schedule",
              "\\ba callable taking no arguments\\b" = "a function",
-             "\\brmsprop\\.RMSprop\\b" = "optimizer_rmsprop()")
+             "\\brmsprop\\.RMSprop\\b" = "optimizer_rmsprop()",
+             "\\bcheck_names=FALSE\\b" = "check_names = FALSE",
+             "with `names`" = "as list names")
+
+r_wording <- function(text) {
+  for (word in names(r_words)) text <- gsub(word, r_words[[word]], text)
+  text
+}
 
 # Evaluate `expr`, a call into the engine: a Python exception becomes an R
 # error with the engine's message, a Python warning an R warning, and an
@@ -170,7 +176,7 @@ py_try <- function(expr, values = NULL) {
   result <- tryCatch(expr, python.builtin.BaseException = function(e) e,
                      finally = recorder$`__exit__`(NULL, NULL, NULL))
   for (record in reticulate::py_to_r(log)) {
-    rmsprop_warn(python_message(record$message))
+    rmsprop_warn(r_wording(python_message(record$message)))
   }
   if (inherits(result, "python.builtin.BaseException")) engine_abort(result, values)
   as_rmsprop_object(result)

@@ -219,6 +219,8 @@ init_engine <- function() {
   }
   positional <- reticulate::import("rmsprop.positional", convert = FALSE)
   .rmsprop$apply_for_r <- reticulate::py_get_attr(positional, "apply_for_r")
+  .rmsprop$trainer_of <- reticulate::py_get_attr(reticulate::py_get_attr(positional, "TRAINERS"),
+                                                 "trainer")
   .rmsprop$source <- source
   .rmsprop$module <- module
   module

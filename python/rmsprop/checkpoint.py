@@ -434,22 +434,36 @@ class _PendingState:
             if (now["shapes"][index] != saved["shapes"][index]
                     or now["dtypes"][index] != saved["dtypes"][index]):
                 raise ValueError(
-                    f"Variable {index} ('{name}') has shape {tuple(now['shapes'][index])} and "
-                    f"dtype {now['dtypes'][index]}, but {source} holds shape "
-                    f"{tuple(saved['shapes'][index])} and dtype {saved['dtypes'][index]} for "
-                    f"variable {index} ('{saved['names'][index]}').")
-        if self.check_names and now["names"] != saved["names"]:
+                    f"{source} holds shape {tuple(saved['shapes'][index])} and dtype "
+                    f"{saved['dtypes'][index]} for variable {index + 1} of "
+                    f"{len(now['names'])} ('{saved['names'][index]}'), but the optimizer is "
+                    f"being built on shape {tuple(now['shapes'][index])} and dtype "
+                    f"{now['dtypes'][index]} there ('{name}').")
+        if self.check_names and not _same_names(saved["names"], now["names"]):
             raise ValueError(
                 f"{source} was saved for variables named {_name_list(saved['names'])}, but the "
                 f"optimizer is being built on {_name_list(now['names'])}: the slots would go to "
-                "other variables. Build it on the variables in the saved order, or load with "
-                "check_names=False if the names alone changed.")
+                "other variables. Build it on the variables in the saved order (unnamed "
+                "parameters are named param_1, param_2, ...: pass the saved names with "
+                "`names`), or load with check_names=False if the names alone changed.")
         if saved["compute_dtype"] is not None and now["compute_dtype"] != saved["compute_dtype"]:
             raise ValueError(f"{source} was computing in {saved['compute_dtype']}; the "
                              f"optimizer is being built with compute_dtype="
                              f"{now['compute_dtype']}. Build it without compute_dtype to "
                              "resume exactly.")
         optimizer._restore_checkpoint_state(saved)
+
+
+def _same_names(saved: List[str], now: List[str]) -> bool:
+    """The saved names are the variables' names. Unnamed parameters trained by
+    position (`apply_to_values`, R's `optimizer_apply()`) are "param_1", ...
+    (positional.default_names); Python named them "param_0", ... before, and
+    such a checkpoint names the same positions."""
+    if saved == now:
+        return True
+    count = len(saved)
+    return (saved == [f"param_{i}" for i in range(count)]
+            and now == [f"param_{i}" for i in range(1, count + 1)])
 
 
 def _name_list(names: List[str]) -> str:

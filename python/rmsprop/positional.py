@@ -25,12 +25,12 @@ from .variable import Variable
 class ValueTrainer:
     """The Variables an optimizer trains for a caller that owns the values."""
 
-    def __init__(self, optimizer, values, dtype, names):
+    def __init__(self, optimizer, values, dtype, names, caller="`apply_to_values`"):
         if optimizer.built:
             raise ValueError("This optimizer was already built on other variables; "
-                             "create a new optimizer for `apply_to_values`.")
+                             f"create a new optimizer for {caller}.")
         if names is None:
-            names = [f"param_{i}" for i in range(len(values))]
+            names = default_names(len(values))
         names = list(names)
         if len(names) != len(values) or not all(isinstance(n, str) for n in names):
             raise argument_error(ValueError, "names",
@@ -72,8 +72,9 @@ class Trainers:
         return self._by_optimizer.get(optimizer)
 
     def apply(self, optimizer, grads: Sequence, values: Sequence, dtype="float64",
-              names: Optional[Sequence[str]] = None, copy: bool = True) -> List[np.ndarray]:
-        """See `apply_to_values`."""
+              names: Optional[Sequence[str]] = None, copy: bool = True,
+              caller: str = "`apply_to_values`") -> List[np.ndarray]:
+        """See `apply_to_values`; `caller` names the function in messages."""
         values = list(values)
         grads = list(grads)
         if len(grads) != len(values):
@@ -82,15 +83,15 @@ class Trainers:
         trainer = self._by_optimizer.get(optimizer)
         first = trainer is None
         if first:
-            trainer = ValueTrainer(optimizer, values, dtype, names)
+            trainer = ValueTrainer(optimizer, values, dtype, names, caller)
         # The optimizer's lock makes loading the values and the step one unit
         # when two threads train the same optimizer.
         with optimizer._lock:
             if first:
                 with self._lock:
                     if optimizer in self._by_optimizer:
-                        raise RuntimeError("Two threads made the first call of "
-                                           "`apply_to_values` on one optimizer at once.")
+                        raise RuntimeError(f"Two threads made the first call of {caller} "
+                                           "on one optimizer at once.")
                     # The caller picked `dtype` for the arithmetic too (R
                     # computes in float64 by default), so the updates run in
                     # it rather than in floatx.
@@ -124,7 +125,8 @@ class Trainers:
             if isinstance(names, str):
                 names = [names]
             with np.errstate(all="ignore"):
-                result = self.apply(optimizer, grads, values, dtype, names, copy=False)
+                result = self.apply(optimizer, grads, values, dtype, names, copy=False,
+                                    caller="optimizer_apply()")
         except Exception as error:  # noqa: BLE001 - every error is handed to R as a value
             return error
         return result[0] if single else result
@@ -149,6 +151,10 @@ def apply_to_values(optimizer, grads, values, dtype="float64", names=None, copy=
     """One step of `optimizer` on `values` (a list of arrays or numbers).
 
     Returns the updated values as a list of float64 arrays of the same shapes.
+    `names` names the Variables (they are checked when a checkpoint is
+    resumed); by default they are "param_1", "param_2", ..., the names R's
+    `optimizer_apply()` gives unnamed parameters, so that a checkpoint of an
+    unnamed run resumes in either language.
     With `copy=False` float64 results are read-only views of the optimizer's
     storage, valid until its next step: for callers that convert them at once
     (R's optimizer_apply), which saves a copy of every parameter.
@@ -163,6 +169,13 @@ def finalized_values(optimizer):
     moving averages (as `finalize_variable_values` would set them), otherwise
     the current values. Float64 copies; the optimizer is left unchanged."""
     return TRAINERS.finalized(optimizer)
+
+
+def default_names(count: int) -> List[str]:
+    """The names of unnamed parameters: "param_1", ..., "param_<count>", in
+    both languages (R counts from 1). Python's were once "param_0", ...;
+    checkpoints holding those still resume (see checkpoint._same_names)."""
+    return [f"param_{i}" for i in range(1, count + 1)]
 
 
 # What R's `init_engine()` fetches: the bound method of the trainers R uses.

@@ -285,6 +285,49 @@ def test_checkpoint_saved_in_python_resumes_in_r(r, tmp_path):
     assert np.array_equal(np.array(r("params$b")), params[0])
 
 
+def test_unnamed_checkpoints_resume_in_the_other_language(r, tmp_path):
+    # Unnamed parameters get the same default names in both languages
+    # (param_1, param_2, ...), which a checkpoint checks on resuming.
+    init = _initial_values()
+    ro.globalenv["p0"], ro.globalenv["p1"] = to_r(init[0]), to_r(init[1])
+    # Python -> R
+    path = str(tmp_path / "unnamed_from_python.npz")
+    python_opt = rmsprop.RMSprop(learning_rate=0.01, momentum=0.5)
+    params = [init[0], init[1]]
+    for step in range(3):
+        params = rmsprop.apply_to_values(python_opt, _gradients(step)[:2], params)
+    rmsprop.save_optimizer(python_opt, path)
+    r(f"opt <- load_optimizer('{path}')")
+    ro.globalenv["q0"], ro.globalenv["q1"] = to_r(params[0]), to_r(params[1])
+    r("params <- list(q0, q1)")
+    for step in range(3, 6):
+        grads = _gradients(step)[:2]
+        ro.globalenv["g0"], ro.globalenv["g1"] = to_r(grads[0]), to_r(grads[1])
+        r("params <- optimizer_apply(opt, list(g0, g1), params)")
+        params = rmsprop.apply_to_values(python_opt, grads, params)
+    assert np.array_equal(np.array(r("params[[2]]")), params[1])
+    assert np.array_equal(np.array(r("params[[1]]")).reshape(params[0].shape, order="F"),
+                          params[0])
+    # R -> Python
+    path = str(tmp_path / "unnamed_from_r.npz")
+    r("opt <- optimizer_rmsprop(learning_rate = 0.01, momentum = 0.5)")
+    r("params <- list(p0, p1)")
+    for step in range(3):
+        grads = _gradients(step)[:2]
+        ro.globalenv["g0"], ro.globalenv["g1"] = to_r(grads[0]), to_r(grads[1])
+        r("params <- optimizer_apply(opt, list(g0, g1), params)")
+    r(f"save_optimizer(opt, '{path}')")
+    python_opt = rmsprop.load_optimizer(path)
+    params = [np.array(r("params[[1]]")).reshape(init[0].shape, order="F"),
+              np.array(r("params[[2]]"))]
+    for step in range(3, 6):
+        grads = _gradients(step)[:2]
+        ro.globalenv["g0"], ro.globalenv["g1"] = to_r(grads[0]), to_r(grads[1])
+        r("params <- optimizer_apply(opt, list(g0, g1), params)")
+        params = rmsprop.apply_to_values(python_opt, grads, params)
+    assert np.array_equal(np.array(r("params[[2]]")), params[1])
+
+
 @pytest.mark.parametrize("call, argument", [
     ("optimizer_rmsprop(rho = 'a')", "rho"),
     ("optimizer_rmsprop(rho = 2)", "rho"),

@@ -365,6 +365,43 @@ def test_swapped_variables_are_refused_naming_both_lists(tmp_path):
         rmsprop.load_optimizer(path, check_names="no")
 
 
+def test_unnamed_parameters_are_param_1_and_up_as_in_r(tmp_path):
+    optimizer = rmsprop.RMSprop(learning_rate=0.1)
+    rmsprop.apply_to_values(optimizer, [1.0, [1.0, 2.0]], [0.0, [0.0, 0.0]])
+    # R's optimizer_apply() names unnamed parameters the same way
+    trained_values = rmsprop.positional.TRAINERS.trainer(optimizer).variables
+    assert [v.name for v in trained_values] == ["param_1", "param_2"]
+    path = saved(tmp_path, optimizer)
+    resumed = rmsprop.load_optimizer(path)
+    rmsprop.apply_to_values(resumed, [1.0, [1.0, 2.0]], [0.0, [0.0, 0.0]])
+    assert int(resumed.iterations) == 2
+
+
+def test_checkpoints_of_unnamed_values_named_from_0_still_resume(tmp_path):
+    # Python once named unnamed parameters param_0, param_1, ...: the same
+    # positions, so such a checkpoint resumes on unnamed values.
+    old = rmsprop.RMSprop(learning_rate=0.1, momentum=0.5)
+    values = rmsprop.apply_to_values(old, [1.0, 2.0], [0.0, 0.0], names=["param_0", "param_1"])
+    path = saved(tmp_path, old)
+    resumed = rmsprop.load_optimizer(path)
+    np.testing.assert_array_equal(rmsprop.apply_to_values(resumed, [1.0, 2.0], values),
+                                  rmsprop.apply_to_values(old, [1.0, 2.0], values))
+    # other names are still refused, with the ways out
+    named = rmsprop.RMSprop(learning_rate=0.1)
+    rmsprop.apply_to_values(named, [1.0, 2.0], [0.0, 0.0], names=["a", "b"])
+    path = saved(tmp_path, named)
+    with pytest.raises(ValueError, match=r"\['a', 'b'\].*\['param_1', 'param_2'\].*"
+                                         r"`names`.*check_names=False"):
+        rmsprop.apply_to_values(rmsprop.load_optimizer(path), [1.0, 2.0], [0.0, 0.0])
+    # and a shifted list is not taken for the old scheme
+    shifted = rmsprop.RMSprop(learning_rate=0.1)
+    rmsprop.apply_to_values(shifted, [1.0, 2.0], [0.0, 0.0], names=["param_1", "param_2"])
+    path = saved(tmp_path, shifted)
+    with pytest.raises(ValueError, match="param_0"):
+        rmsprop.apply_to_values(rmsprop.load_optimizer(path), [1.0, 2.0], [0.0, 0.0],
+                                names=["param_0", "param_1"])
+
+
 def test_other_count_shape_or_dtype_is_refused(tmp_path):
     optimizer, variables = trained(rmsprop.RMSprop(learning_rate=0.1))
     path = saved(tmp_path, optimizer)

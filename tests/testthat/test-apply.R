@@ -163,6 +163,22 @@ test_that("optimizer_finalize() without EMA returns the current values; bad use 
   expect_error(optimizer_finalize(opt, list(1, 2)), "params")
 })
 
+test_that("optimizer_apply() and optimizer_finalize() on a built optimizer say so in R's terms", {
+  skip_if_no_engine()
+  opt <- optimizer_rmsprop(use_ema = TRUE)
+  opt$build(list(rmsprop_variable(c(1, 2), name = "w")))
+  e <- tryCatch(optimizer_finalize(opt, c(1, 2)), error = identity)
+  expect_s3_class(e, "rmsprop_argument_error")
+  expect_match(conditionMessage(e), "built on its own variables", fixed = TRUE)
+  expect_match(conditionMessage(e), "finalize_variable_values()", fixed = TRUE)
+  e2 <- tryCatch(optimizer_apply(opt, c(1, 2), c(1, 2)), error = identity)
+  expect_match(conditionMessage(e2), "create a new optimizer for optimizer_apply()", fixed = TRUE)
+  # no engine-internal names reach R users
+  for (text in c(conditionMessage(e), conditionMessage(e2))) {
+    expect_false(grepl("apply_to_values|apply_for_r|finalized_values|positional|Trainer", text))
+  }
+})
+
 test_that("optimizer_finalize() checks the structure it is given", {
   skip_if_no_engine()
   opt <- optimizer_rmsprop(use_ema = TRUE)

@@ -111,6 +111,31 @@ test_that("variables renamed or swapped on resume are refused unless check_names
                    unname(optimizer_apply(opt, list(a = 1, b = 1), list(a = 0, b = 0))))
 })
 
+test_that("unnamed parameters are param_1, ... in both languages; others are refused in R's words", {
+  skip_if_no_engine()
+  path <- tempfile(fileext = ".ckpt")
+  on.exit(unlink(path), add = TRUE)
+  # saved by Python with its default names (none given) ...
+  rm <- py_rmsprop()
+  py_opt <- rm$RMSprop(learning_rate = 0.1)
+  grads <- list(c(1, 2), c(3, 4))
+  params <- list(c(0, 0), c(0, 0))
+  rm$apply_to_values(py_opt, grads, params)
+  rm$save_optimizer(py_opt, path)
+  # ... resumed unnamed in R, continuing Python's run
+  resumed <- load_optimizer(path)
+  expect_identical(optimizer_apply(resumed, grads, params),
+                   lapply(rm$apply_to_values(py_opt, grads, params), as.vector))
+  # named parameters do not take the unnamed run's state; the message says
+  # how, in R's words
+  e <- tryCatch(optimizer_apply(load_optimizer(path), list(a = c(1, 2), b = c(3, 4)),
+                                list(a = c(0, 0), b = c(0, 0))), error = identity)
+  expect_s3_class(e, "rmsprop_engine_error")
+  expect_match(conditionMessage(e), "['param_1', 'param_2']", fixed = TRUE)
+  expect_match(conditionMessage(e), "pass the saved names as list names", fixed = TRUE)
+  expect_match(conditionMessage(e), "check_names = FALSE", fixed = TRUE)
+})
+
 test_that("an R function as learning rate is refused at save time, saying so", {
   skip_if_no_engine()
   path <- tempfile(fileext = ".ckpt")
