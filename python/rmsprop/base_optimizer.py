@@ -52,6 +52,12 @@ def _dtype_names(dtypes):
     return [names[dtype] for dtype in dtypes]
 
 
+def _unfused(work, fused, field):
+    """The group steps whose rule does not do step `field` in its own pass."""
+    return [step for step, steps_ in zip(work, fused)
+            if steps_ is None or getattr(steps_, field) is None]
+
+
 def _variable_name(variable, index):
     return variable.name if isinstance(variable, Variable) else f"variable_{index}"
 
@@ -582,27 +588,43 @@ class BaseOptimizer:
             steps.unscale(work, self.loss_scale_factor, loss_scale)
         if accumulating and not update:
             steps.accumulate(work)
+        # Per group: the element-wise steps its rule does in its own pass.
+        fused = self._fused_steps(work, plan) if update else [None] * len(work)
         if update:
             if accumulating:
                 steps.add_accumulated(work, accumulating)
             if self.clipvalue is not None:
-                steps.clip_by_value(work, self.clipvalue)
+                steps.clip_by_value(_unfused(work, fused, "clip"), self.clipvalue)
             elif self.clipnorm is not None:
                 steps.clip_by_norm(work, self.clipnorm, storage.scratch)
             elif self.global_clipnorm is not None:
                 steps.clip_by_global_norm(work, self.global_clipnorm, loss_scale is not None,
                                           storage.scratch)
             if self.weight_decay is not None:
-                steps.decay_weights(work, self._decays, self.weight_decay, plan.decay_rates,
-                                    storage.scratch)
-            for step in work:
-                if step.runs:
-                    self._update_group(step, plan.learning_rate)
+                steps.decay_weights(_unfused(work, fused, "weight_decay"), self._decays,
+                                    self.weight_decay, plan.decay_rates, storage.scratch)
+            for index, step in enumerate(work):
+                if not step.runs:
+                    continue
+                if fused[index] is not None:
+                    if self._update_group_fused(step, plan.learning_rate, fused[index]):
+                        continue
+                    # Declined (arrays the rule does not take): the steps
+                    # unfused, in Keras' order, before the rule.
+                    if fused[index].clip is not None:
+                        steps.clip_by_value([step], self.clipvalue)
+                    if fused[index].weight_decay is not None:
+                        steps.decay_weights([step], self._decays, self.weight_decay,
+                                            plan.decay_rates, storage.scratch)
+                    fused[index] = None
+                self._update_group(step, plan.learning_rate)
             if accumulating:
                 steps.reset_accumulators(work)
         if self.use_ema:
             steps.moving_average(work, self.ema_momentum, plan.iterations == 0,
-                                 plan.ema_overwrite, storage.scratch)
+                                 plan.ema_overwrite, storage.scratch,
+                                 averaged=[f is not None and f.ema_average is not None
+                                           for f in fused])
         storage.finish_step(work, updated=update, overwritten=plan.ema_overwrite,
                             override=override)
         self._iterations.value[()] = plan.raw_iterations + 1
@@ -662,6 +684,31 @@ class BaseOptimizer:
         """Apply the update rule to the members of `step` (a
         `flat_state.GroupStep`) that have a gradient."""
         raise NotImplementedError
+
+    def _fuses_steps(self):
+        """True when `_update_group_fused` may do clipvalue, weight decay and
+        the EMA in the rule's own pass (a subclass whose rule can says so)."""
+        return False
+
+    def _update_group_fused(self, step, learning_rate, fused):
+        """Apply the update rule to every member of `step` with the steps
+        `fused` (a `kernel_choice.FusedSteps`) in the same pass, bit for bit
+        as the unfused steps would; return False, having changed nothing,
+        when it cannot (the caller then runs them unfused)."""
+        return False
+
+    def _fused_steps(self, work, plan):
+        """Per group step of an update step: the steps its rule does in its
+        pass (`steps.fusable`), or None."""
+        if not self._fuses_steps() or (self.clipvalue is None and self.weight_decay is None
+                                       and not self.use_ema):
+            return [None] * len(work)
+        return [steps.fusable(step, clipvalue=self.clipvalue, weight_decay=self.weight_decay,
+                              decays=self._decays, decay_rates=plan.decay_rates,
+                              learning_rate=plan.learning_rate,
+                              ema_momentum=self.ema_momentum if self.use_ema else None,
+                              first=plan.iterations == 0)
+                for step in work]
 
     # ------------------------------------------------------------------
     # Functional use, EMA, loss scaling

@@ -582,6 +582,27 @@ class FlatStorage:
             rule(params[start:stop], grads[start:stop],
                  *[None if s is None else s[start:stop] for s in slots], *scalars, scratch)
 
+    def apply_fused_rule(self, step: GroupStep, rule, slot_kinds, scalars, fused) -> bool:
+        """Run a rule that reads lists of arrays (`rule.lists`, the compiled
+        kernel) over the whole group with the steps `fused`
+        (`kernel_choice.FusedSteps`) in the same pass; False, having changed
+        nothing, when the rule has no such form or declines the arrays."""
+        lists = getattr(rule, "lists", None)
+        if lists is None:
+            return False
+        group = step.group
+        slots = [None if kind is None else step.slots[kind] for kind in slot_kinds]
+        grads = step.grads
+        if isinstance(grads, PackedGradients):
+            params, grads = grads.member_arrays(step.params)
+        else:
+            params = step.params
+            if group.casts:
+                buffer = group.compute_grad_buffer()
+                np.copyto(buffer, grads, casting="unsafe")
+                grads = buffer
+        return lists(params, grads, *slots, *scalars, fused)
+
     def finish_step(self, work: List[GroupStep], *, updated, overwritten, override=None):
         """Store the step's slots and write gathered parameters back: those
         the rule `updated`, or all when the EMA `overwritten` them."""

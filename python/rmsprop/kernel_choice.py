@@ -69,6 +69,11 @@ def set_kernel(name: Optional[str]) -> None:
     _kernel_setting = None if name is None else _checked_kernel(name, "`kernel`")
 
 
+def compiled_active() -> bool:
+    """True when updates run the compiled kernel now."""
+    return _fused is not None and active_kernel() == "compiled"
+
+
 def active_kernel() -> str:
     """The kernel updates use now ("numpy" or "compiled")."""
     if _kernel_setting is not None:

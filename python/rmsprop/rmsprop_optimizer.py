@@ -4,6 +4,7 @@ import numpy as np
 
 from .base_optimizer import BaseOptimizer, _check_slots_exist
 from .checks import check_bool, check_float
+from . import kernel_choice
 from .kernel_choice import rmsprop_rule
 from .registry import register
 
@@ -111,14 +112,24 @@ class RMSprop(BaseOptimizer):
             kinds.append("average_gradient")
         return kinds
 
-    def _update_group(self, step, learning_rate):
+    def _rule_slots(self):
         # The rule's slot arguments, in its order; None where the rule should
         # not use one (Keras' update_step tests `centered` and `momentum > 0`
         # at every step).
-        slots = ("velocity", "average_gradient" if self.centered else None,
-                 "momentum" if self.momentum > 0 else None)
-        self._storage.apply_rule(step, self.rule, slots,
+        return ("velocity", "average_gradient" if self.centered else None,
+                "momentum" if self.momentum > 0 else None)
+
+    def _update_group(self, step, learning_rate):
+        self._storage.apply_rule(step, self.rule, self._rule_slots(),
                                  self._rule_scalars(step.group.compute, learning_rate))
+
+    def _fuses_steps(self):
+        return kernel_choice.compiled_active()
+
+    def _update_group_fused(self, step, learning_rate, fused):
+        return self._storage.apply_fused_rule(
+            step, self.rule, self._rule_slots(),
+            self._rule_scalars(step.group.compute, learning_rate), fused)
 
     def _rule_scalars(self, dtype, lr):
         """lr, rho, 1 - rho, epsilon and momentum as 0-d arrays of `dtype`, kept

@@ -8,6 +8,11 @@
 Each works on the flat arrays of a step (`flat_state.GroupStep`: one per
 dtype group) and on scalars it is given; none reads the optimizer. Every one
 writes in place, so each rounds exactly where Keras rounds.
+
+clip_by_value, decay_weights and moving_average are element-wise: a rule
+that can (the compiled kernel) does them for a group in its own pass
+(`fusable` says which, per group); they then run here only for the other
+groups.
 """
 
 from typing import List, Optional, Sequence
@@ -16,6 +21,7 @@ import numpy as np
 
 from . import kernels
 from .flat_state import GroupStep, Scratch
+from .kernel_choice import FusedSteps
 
 
 def unscale(work: List[GroupStep], loss_scale_factor: Optional[float],
@@ -164,20 +170,65 @@ def decay_weights(work: List[GroupStep], decays: Sequence[bool], weight_decay: f
 
 
 def moving_average(work: List[GroupStep], ema_momentum: float, first: bool,
-                   overwrite: bool, scratch: Scratch) -> None:
+                   overwrite: bool, scratch: Scratch,
+                   averaged: Sequence[bool] = ()) -> None:
     """average = m * average + (1 - m) * var for every variable (m = 0 on the
     first step), then var = average when `overwrite`; Keras'
     `_update_model_variables_moving_average` and
-    `_overwrite_model_variables_with_average_value`."""
-    for step in work:
+    `_overwrite_model_variables_with_average_value`. `averaged[i]`: the
+    rule already updated the average of `work[i]` in its pass (fused)."""
+    for index, step in enumerate(work):
         group = step.group
-        dtype = group.compute.type
-        decay = dtype(0) if first else dtype(ema_momentum)
         average = step.slots["average"]
-        kernels.moving_average(average, step.params, decay, dtype(1) - decay,
-                               scratch.math(group.compute))
+        if not (averaged and averaged[index]):
+            decay, one_minus_decay = _ema_factors(group, ema_momentum, first)
+            kernels.moving_average(average, step.params, decay, one_minus_decay,
+                                   scratch.math(group.compute))
         if overwrite:
             np.copyto(step.params, average)
+
+
+def _ema_factors(group, ema_momentum, first):
+    """(m, 1 - m) in the compute dtype, m = 0 on the first step: Keras
+    multiplies ema_momentum by the cast `iterations != 0` in the variable's
+    dtype, and subtracts it from 1 there."""
+    dtype = group.compute.type
+    decay = dtype(0) if first else dtype(ema_momentum)
+    return decay, dtype(1) - decay
+
+
+def fusable(step: GroupStep, *, clipvalue: Optional[float], weight_decay: Optional[float],
+            decays: Sequence[bool], decay_rates: Optional[Sequence], learning_rate,
+            ema_momentum: Optional[float], first: bool) -> Optional[FusedSteps]:
+    """The steps of an update step that the rule may do for group `step` in
+    its own pass, with the values the unfused steps would use; None when
+    none can. Given only what is set (clipvalue None: no clipping, ...).
+
+    Each is fused only where it rounds exactly as unfused: every member has
+    a gradient (the rule then covers every member, as the EMA must); the
+    compute dtype is float32 or float64 (what the compiled kernel takes);
+    clipping when the gradients are stored in the compute dtype (it runs in
+    the storage dtype); weight decay when every member decays, with the
+    rate of the update (a callable rate read once per variable may differ).
+    """
+    group = step.group
+    if step.runs != [[0, group.total]] or group.compute.itemsize < 4:
+        return None
+    dtype = group.compute.type
+    clip = None
+    if clipvalue is not None and not group.casts:
+        clip = dtype(clipvalue)
+    decay = None
+    if weight_decay is not None and decay_rates is not None and all(
+            decays[i] and decay_rates[i] is learning_rate for i in group.indices):
+        decay = dtype(weight_decay)
+    if ema_momentum is None:
+        if clip is None and decay is None:
+            return None
+        return FusedSteps(clip=clip, weight_decay=decay)
+    ema_decay, ema_one_minus_decay = _ema_factors(group, ema_momentum, first)
+    return FusedSteps(clip=clip, weight_decay=decay, ema_average=step.slots["average"],
+                      ema_decay=ema_decay, ema_one_minus_decay=ema_one_minus_decay)
 
 
 def _keras_gradient_dtype(group, unscaled):

@@ -11,6 +11,7 @@ tests force the one they need.
 import os
 import shutil
 import sysconfig
+import warnings
 
 import numpy as np
 import pytest
@@ -261,16 +262,31 @@ def test_the_compiled_kernel_is_built_where_a_compiler_is():
 # ---------------------------------------------------------------------------
 # Whole optimizer steps, both kernels
 # ---------------------------------------------------------------------------
+# The element-wise steps the compiled kernel may fuse into its pass (clipvalue,
+# weight decay, EMA), alone and together, and beside the steps it never fuses.
+FUSABLE = [{"weight_decay": 0.01}, {"clipvalue": 0.1}, {"use_ema": True},
+           {"weight_decay": 0.5, "clipvalue": 0.01, "use_ema": True, "ema_momentum": 0.9},
+           {"weight_decay": 0.01, "use_ema": True, "ema_overwrite_frequency": 2},
+           {"clipvalue": 0.1, "use_ema": True, "gradient_accumulation_steps": 2},
+           {"weight_decay": 0.01, "clipvalue": 0.1, "loss_scale_factor": 8.0}]
+
 optimizer_configs = st.fixed_dictionaries(dict(
     dtype=st.sampled_from(["float32", "float64"]),
     centered=st.booleans(),
     momentum=st.sampled_from([0.0, 0.9]),
-    extra=st.sampled_from([{}, {"weight_decay": 0.01}, {"clipvalue": 0.1}, {"clipnorm": 1.0},
-                           {"global_clipnorm": 1.0}, {"use_ema": True},
-                           {"gradient_accumulation_steps": 2}, {"loss_scale_factor": 8.0}]),
+    extra=st.sampled_from([{}, {"clipnorm": 1.0}, {"global_clipnorm": 1.0},
+                           {"gradient_accumulation_steps": 2}, {"loss_scale_factor": 8.0}]
+                          + FUSABLE),
     variables=st.booleans(),
     shapes=st.sampled_from([[(5000,)], [(1000,)] * 40, [(100, 100)] * 5, [(7,), (3, 4), (40000,)],
                             [(70000,)]]),
+    # "same": variables in the float policy `dtype`; "wider": float64
+    # variables computed in float32 (stored and computed in different
+    # dtypes); "mixed": float32 and float64 variables side by side (two groups).
+    layout=st.sampled_from(["same", "wider", "mixed"]),
+    callable_rate=st.booleans(),       # read once per decayed variable, then for the update
+    exclude_first=st.booleans(),       # the first variable exempt from weight decay
+    missing=st.booleans(),             # the last variable without a gradient on step 2
     steps=st.integers(1, 3),
     seed=st.integers(0, 2**32 - 1),
 ))
@@ -278,16 +294,26 @@ optimizer_configs = st.fixed_dictionaries(dict(
 
 def run_optimizer(kernel, config):
     rng = np.random.default_rng(config["seed"])
-    dtype = config["dtype"]
-    init = [rng.standard_normal(s).astype(dtype) for s in config["shapes"]]
-    grads = [[scaled_gradients(rng, int(np.prod(s)), dtype, False).reshape(s)
-              for s in config["shapes"]] for _ in range(config["steps"])]
+    floatx = "float32" if config["layout"] == "wider" else config["dtype"]
+    dtypes = [{"same": floatx, "wider": "float64",
+               "mixed": ("float32", "float64")[i % 2]}[config["layout"]]
+              for i in range(len(config["shapes"]))]
+    init = [rng.standard_normal(s).astype(d) for s, d in zip(config["shapes"], dtypes)]
+    grads = [[scaled_gradients(rng, int(np.prod(s)), d, False).reshape(s)
+              for s, d in zip(config["shapes"], dtypes)] for _ in range(config["steps"])]
+    if config["missing"] and len(grads) > 1 and len(grads[1]) > 1:
+        grads[1][-1] = None
+    rates = iter(np.linspace(0.01, 0.02, 1000))
     rmsprop.set_kernel(kernel)
-    with rmsprop.config.floatx_scope(dtype):
+    with rmsprop.config.floatx_scope(floatx), warnings.catch_warnings():
+        warnings.simplefilter("ignore")           # the missing gradient's warning
         params = ([rmsprop.Variable(p.copy(), name=f"v{i}") for i, p in enumerate(init)]
                   if config["variables"] else [p.copy() for p in init])
-        opt = rmsprop.RMSprop(learning_rate=0.01, centered=config["centered"],
+        rate = (lambda: float(next(rates))) if config["callable_rate"] else 0.01
+        opt = rmsprop.RMSprop(learning_rate=rate, centered=config["centered"],
                               momentum=config["momentum"], **config["extra"])
+        if config["exclude_first"]:
+            opt.exclude_from_weight_decay(var_list=[params[0]])
         for step_grads in grads:
             opt.apply(step_grads, params)
     values = [np.asarray(p.numpy() if isinstance(p, rmsprop.Variable) else p) for p in params]
@@ -295,7 +321,7 @@ def run_optimizer(kernel, config):
 
 
 @compiled
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(optimizer_configs)
 def test_optimizer_steps_are_the_same_with_either_kernel(config):
     expected = run_optimizer("numpy", config)
@@ -305,6 +331,43 @@ def test_optimizer_steps_are_the_same_with_either_kernel(config):
             assert_same_bits(e, a, f"value {index}")
         else:
             assert np.array_equal(e, a)
+
+
+@compiled
+@pytest.mark.parametrize("case, unfused", [
+    ("plain", set()),
+    ("callable rate", {"decay"}),          # decay reads the rate again per variable
+    ("first excluded", {"decay"}),         # not every member decays
+    ("float64 in float32", {"clip"}),      # clipping runs in the storage dtype
+    ("missing gradient", {"clip", "decay", "ema"}),
+    ("float16", {"clip", "decay", "ema"}),  # the compiled kernel does not take float16
+])
+def test_the_compiled_kernel_fuses_exactly_where_it_rounds_alike(monkeypatch, case, unfused):
+    # Which steps ran unfused (spied), with the compiled kernel active; the
+    # differential tests above check that fused and unfused give the same bits.
+    ran = []
+    real = {"clip": rmsprop.steps.clip_by_value, "decay": kernels.decay_weights,
+            "ema": kernels.moving_average}
+    monkeypatch.setattr(rmsprop.steps, "clip_by_value",
+                        lambda work, *a: (ran.extend(["clip"] * len(work)), real["clip"](work, *a)))
+    monkeypatch.setattr(kernels, "decay_weights",
+                        lambda *a: (ran.append("decay"), real["decay"](*a)))
+    monkeypatch.setattr(kernels, "moving_average",
+                        lambda *a: (ran.append("ema"), real["ema"](*a)))
+    rmsprop.set_kernel("compiled")
+    dtype = {"float64 in float32": "float64", "float16": "float16"}.get(case, "float32")
+    variables = [rmsprop.Variable(np.ones(s, dtype), name=f"v{i}")
+                 for i, s in enumerate([(10,), (3, 3)])]
+    rate = (lambda: float("0.01")) if case == "callable rate" else 0.01
+    optimizer = rmsprop.RMSprop(learning_rate=rate, weight_decay=0.1, clipvalue=0.5,
+                                use_ema=True)
+    if case == "first excluded":
+        optimizer.exclude_from_weight_decay(var_list=[variables[0]])
+    grads = [np.ones(10, dtype), None if case == "missing gradient" else np.ones((3, 3), dtype)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optimizer.apply(grads, variables)
+    assert set(ran) == unfused
 
 
 # ---------------------------------------------------------------------------
