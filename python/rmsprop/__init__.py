@@ -11,6 +11,7 @@ from .checkpoint import CheckpointError, load_optimizer, save_optimizer
 from .config import floatx, set_floatx
 from .kernel_choice import kernel_info, num_threads, set_kernel, set_num_threads
 from .loss_scale import LossScaleOptimizer
+from .optimizer import Optimizer
 from .positional import apply_to_values, finalized_values  # noqa: F401 (for R)
 from .rmsprop_optimizer import RMSprop
 from .variable import Variable
@@ -21,7 +22,7 @@ __version__ = "0.1.0"
 # package's entry points (R's optimizer_apply() and optimizer_finalize()),
 # importable but not part of it.
 __all__ = [
-    "RMSprop", "LossScaleOptimizer", "Variable", "schedules", "floatx", "set_floatx",
+    "RMSprop", "Optimizer", "LossScaleOptimizer", "Variable", "schedules", "floatx", "set_floatx",
     "save_optimizer", "load_optimizer", "CheckpointError", "__version__",
     "kernel_info", "set_kernel", "set_num_threads", "num_threads",
 ]

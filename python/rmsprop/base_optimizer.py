@@ -6,9 +6,12 @@ weight decay, the update rule, the moving average of the weights, and the
 iteration counter. Storage (flat per-dtype buffers) sits behind
 `flat_state.FlatStorage`. A subclass supplies only its slots and
 `_update_group`, which hands its rule (a function over flat arrays, see
-`kernels.rmsprop_rule`) to the storage.
+`kernels.rmsprop_rule`) to the storage (RMSprop), or calls a user's
+Keras-style `update_step` per variable (`optimizer.Optimizer`).
 """
 
+import functools
+import inspect
 import operator
 import os
 import re
@@ -128,6 +131,40 @@ def _caller_stacklevel():
     return level
 
 
+def _adopting(build):
+    """Wrap a `build` method so that, when the outermost `build` call returns
+    (a subclass's `build` calls `super().build()` first, then makes its own
+    slots), a checkpoint waiting for the build is handed over. A subclass
+    `build(variables)` written as in Keras, without `compute_dtype`, still
+    receives one (a LossScaleOptimizer or R passes it on) through
+    `_build_compute_dtype`."""
+    parameters = inspect.signature(build).parameters
+    takes_dtype = "compute_dtype" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+    @functools.wraps(build)
+    def wrapper(self, variables, compute_dtype=None):
+        depth = self._build_depth
+        outer_dtype = self._build_compute_dtype
+        self._build_depth = depth + 1
+        try:
+            if takes_dtype:
+                result = build(self, variables, compute_dtype=compute_dtype)
+            else:
+                if compute_dtype is not None:
+                    self._build_compute_dtype = compute_dtype
+                result = build(self, variables)
+        finally:
+            self._build_depth = depth
+            self._build_compute_dtype = outer_dtype
+        if depth == 0:
+            self._adopt_pending_checkpoint()
+        return result
+
+    wrapper._adopting = True
+    return wrapper
+
+
 class BaseOptimizer:
     """Keras' optimizer base class, for NumPy arrays and `rmsprop.Variable`s.
 
@@ -137,6 +174,12 @@ class BaseOptimizer:
     """
 
     _default_name = "optimizer"
+    # True when the rule may read the caller's gradients where they are (the
+    # RMSprop fast path); False gives it private flat copies.
+    _reads_gradients_in_place = True
+    # True when `_slot_kinds()` is known before `build` (checkpoints check a
+    # file's slot kinds at load); False for slots a subclass makes in `build`.
+    _declares_slots = True
 
     # name -> check(optimizer, value) returning the value to store.
     _HYPERPARAMETERS = {
@@ -204,6 +247,9 @@ class BaseOptimizer:
         self._lock = threading.RLock()
         self._param_override = None     # plain arrays used by stateless_apply
         self._pending_checkpoint = None  # checkpoint state waiting for build (checkpoint.py)
+        self._build_depth = 0            # nested `build` calls running (see `_adopting`)
+        self._build_compute_dtype = None  # for a subclass `build(variables)` without it
+        self._generic_kinds = []         # slot kinds a subclass made in `build` (optimizer.py)
 
     # ------------------------------------------------------------------
     # Learning rate and iterations
@@ -315,6 +361,13 @@ class BaseOptimizer:
         variables = list(var_list) if var_list is not None else []
         self._exclude_from_decay = (variables, tuple(names))
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "_adopting", False):
+            cls.build = _adopting(build)
+
+    @_adopting
     def build(self, variables, compute_dtype=None):
         """Create the slots for `variables` (Variables or writable float NumPy arrays).
 
@@ -333,6 +386,8 @@ class BaseOptimizer:
                              "create a new optimizer to train other variables.")
         pending = self._pending_checkpoint
         if compute_dtype is None:
+            compute_dtype = self._build_compute_dtype
+        if compute_dtype is None:
             # A loaded optimizer computes as it did when it was saved.
             compute_dtype = (pending and pending.compute_dtype) or config.floatx()
         elif compute_dtype not in _FLOAT_DTYPES and not (
@@ -343,6 +398,7 @@ class BaseOptimizer:
         variables = list(variables)
         if not variables:
             raise ValueError("`variables` is empty: the optimizer needs at least one variable.")
+        self._generic_kinds = []
         seen = set()
         for index, variable in enumerate(variables):
             self._check_trainable(variable, index)
@@ -378,16 +434,23 @@ class BaseOptimizer:
                 and self._learning_rate.value.dtype != np.float64:
             self._learning_rate._recast(np.float64)
         self.built = True
-        if pending is not None:
-            self._pending_checkpoint = None
-            try:
-                pending.adopt(self)
-            except Exception:
-                # Stay unbuilt, checkpoint still pending, so the caller can retry
-                # with the right variables.
-                self.built = False
-                self._pending_checkpoint = pending
-                raise
+
+    def _adopt_pending_checkpoint(self):
+        """Hand a loaded checkpoint's state to the optimizer just built: after
+        the outermost `build` returns (see `_adopting`), when a subclass's
+        own `build` has made its slots too."""
+        pending = self._pending_checkpoint
+        if pending is None or not self.built:
+            return
+        self._pending_checkpoint = None
+        try:
+            pending.adopt(self)
+        except Exception:
+            # Stay unbuilt, checkpoint still pending, so the caller can retry
+            # with the right variables.
+            self.built = False
+            self._pending_checkpoint = pending
+            raise
 
     def _check_trainable(self, variable, index):
         if isinstance(variable, Variable):
@@ -663,7 +726,8 @@ class BaseOptimizer:
         if is_update_step or ema_overwrite:
             self._check_writable()
         grads = self._storage.unaliased(grads, self._param_override)
-        private = bool(self.loss_scale_factor is not None or steps_
+        private = bool(self._reads_gradients_in_place is False
+                       or self.loss_scale_factor is not None or steps_
                        or self.clipnorm is not None or self.clipvalue is not None
                        or self.global_clipnorm is not None or loss_scale is not None)
         return _StepPlan(grads, raw, iterations, is_update_step, private, learning_rate,

@@ -367,6 +367,15 @@ def _check_state(checks, state, optimizer):
     if len(set(excluded)) != len(excluded):
         checks.fail("state.excluded", "lists a position twice")
     kinds = list(optimizer._all_slot_kinds())
+    if not optimizer._declares_slots:
+        # A user's `rmsprop.Optimizer` makes its slots in `build()`: the file
+        # names them after the base class's; `_PendingState.adopt` checks that
+        # the build made the same.
+        saved = state["slots"]
+        if (isinstance(saved, list) and saved[:len(kinds)] == kinds
+                and all(isinstance(k, str) and k for k in saved)
+                and len(set(saved)) == len(saved)):
+            kinds = list(saved)
     if state["slots"] != kinds:
         checks.fail("state.slots", f"the file holds slots {describe(state['slots'])}, but its "
                     f"config makes an optimizer with slots {kinds}")
@@ -451,6 +460,9 @@ class _PendingState:
                              f"optimizer is being built with compute_dtype="
                              f"{now['compute_dtype']}. Build it without compute_dtype to "
                              "resume exactly.")
+        if list(now["slots"]) != list(saved["slots"]):
+            raise ValueError(f"{source} holds the slots {list(saved['slots'])}, but this "
+                             f"optimizer's build() made {list(now['slots'])}.")
         optimizer._restore_checkpoint_state(saved)
 
 
@@ -491,9 +503,10 @@ def _runs(dtypes):
     return runs
 
 
-def _read_slots(handle, checks, layout):
+def _read_slots(handle, checks, layout, rmsprop_velocity=True):
     """Read the data section into one array per (slot kind, variable), checking
-    its digest and that velocities are not negative."""
+    its digest and (`rmsprop_velocity`: the engine's own slots) that
+    velocities are not negative."""
     names, shapes, dtypes, sizes, kinds = layout
     digest = hashlib.sha256()
     slots = {}
@@ -514,7 +527,7 @@ def _read_slots(handle, checks, layout):
                                  offset=offset)
             if not flat.dtype.isnative:
                 flat = flat.astype(dtype)
-            if kind == "velocity":
+            if kind == "velocity" and rmsprop_velocity:
                 velocities.append(flat)
             start = 0
             for index in run:
@@ -530,7 +543,7 @@ def _read_slots(handle, checks, layout):
                     "damaged)")
     if handle.read(1):
         checks.fail("data", "the file goes on after the data digest")
-    if "velocity" in slots and any((flat < 0).any() for flat in velocities):
+    if velocities and any((flat < 0).any() for flat in velocities):
         index = next(i for i, v in enumerate(slots["velocity"]) if (v < 0).any())
         checks.fail(f"velocity of variable {index} ('{names[index]}')",
                     "holds negative values (a mean of squares cannot be negative)")
@@ -620,7 +633,8 @@ def _load(checks, custom_objects, check_names):
             checks.fail("data", f"the header declares {data_bytes} bytes of arrays, so the "
                         f"file should have {expected_size} bytes; it has {info.st_size} "
                         "(truncated or extended)")
-        slots = _read_slots(handle, checks, layout or ([], [], [], [], []))
+        slots = _read_slots(handle, checks, layout or ([], [], [], [], []),
+                            rmsprop_velocity=inner._declares_slots)
     return _restore(optimizer, inner, state, layout, slots, loss_scale, path, check_names)
 
 
