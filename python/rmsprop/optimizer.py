@@ -16,6 +16,7 @@ accumulation, EMA and checkpoints treat them alike. Only the rule differs:
 on the step's own arrays, in the order the variables were built.
 """
 
+import re
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -30,6 +31,14 @@ from .variable import Variable
 _RESERVED_KINDS = ("average", "gradient_accumulator")
 
 Initializer = Union[str, Callable]
+
+
+def _snake_case(name: str) -> str:
+    """The default name of an optimizer of class `name`, as Keras makes it
+    (`keras.src.utils.naming.to_snake_case`: "SGD" -> "sgd", "MyAdam" -> "my_adam")."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower() or "optimizer"
 
 
 class Optimizer(BaseOptimizer):
@@ -94,13 +103,17 @@ class Optimizer(BaseOptimizer):
     Args: those of `RMSprop` other than its rule's (`learning_rate`,
         `weight_decay`, `clipnorm`, `clipvalue`, `global_clipnorm`,
         `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
-        `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
+        `loss_scale_factor`, `gradient_accumulation_steps`, `name`); the
+        default name is the class name in snake case ("SGD" -> "sgd"), as
+        in Keras (without Keras' "_1", "_2" suffixes).
     """
 
     _reads_gradients_in_place = False
     _declares_slots = False
 
     def __init__(self, learning_rate, **kwargs) -> None:
+        if kwargs.get("name") is None:
+            kwargs["name"] = _snake_case(type(self).__name__)
         super().__init__(learning_rate, **kwargs)
         self._extra_variables: List[Variable] = []
         self._claimed: Dict[str, set] = {}

@@ -317,3 +317,11 @@ def test_build_passes_compute_dtype_to_a_keras_style_build():
             w[i] = w[i] + velocity[i]
     for variable, expected in zip(trained, w):
         np.testing.assert_array_equal(variable.numpy(), expected)
+
+
+def test_default_name_is_the_class_name_in_snake_case():
+    class MyAdamW(SGD):
+        pass
+
+    assert SGD().name == "sgd" and MyAdamW().name == "my_adam_w"
+    assert SGD(name="mine").name == "mine" and SGD().get_config()["name"] == "sgd"

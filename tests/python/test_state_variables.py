@@ -161,3 +161,19 @@ def test_checkpoint_keeps_an_assigned_rate_and_count(tmp_path):
     assert isinstance(loaded.learning_rate, rmsprop.Variable)
     assert loaded.learning_rate.numpy() == np.float32(0.02)
     assert loaded.iterations.numpy() == 41 and loaded.iterations is loaded.variables[0]
+
+
+@pytest.mark.parametrize("operation", [
+    lambda x: x * 0.5, lambda x: 0.5 * x, lambda x: x / 3, lambda x: x + np.float64(1e-9),
+    lambda x: x * np.float32(2), lambda x: np.sqrt(x),
+])
+def test_arithmetic_on_the_rate_variable_is_arithmetic_on_its_value(operation):
+    """The Variable computes as the stored NumPy scalar it replaces (under
+    NumPy 1.x value-based casting and NumPy 2's NEP 50 alike): same type,
+    dtype and value; and the Keras idiom `opt.learning_rate = lr * 0.5` works."""
+    optimizer = rmsprop.RMSprop(learning_rate=0.1)
+    stored = np.float32(0.1)
+    got, want = operation(optimizer.learning_rate), operation(stored)
+    assert type(got) is type(want) and got.dtype == want.dtype and got == want
+    optimizer.learning_rate = optimizer.learning_rate * 0.5
+    assert optimizer.learning_rate.numpy() == np.float32(stored * 0.5)
