@@ -74,7 +74,14 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
   # Under dynamic loss scaling a non-finite gradient is the signal to skip
   # the step (Keras), not an error.
   check_grads <- !inherits(optimizer, "rmsprop_loss_scale_optimizer")
-  if (is.list(params) && !is.data.frame(params)) {
+  # The usual loop passes back what the last call returned: then the engine
+  # still holds those values (a read-only record of them) and they are not
+  # converted and sent again. identical() is immediate for the same object,
+  # and compares every bit (and attribute) otherwise.
+  last <- get0(last_step_key, envir = optimizer, inherits = FALSE)
+  again <- !is.null(last) && identical(params, last$params, num.eq = FALSE)
+  is_list <- is.list(params) && !is.data.frame(params)
+  if (is_list) {
     n <- length(params)
     if (!n) arg_error("params", "a numeric vector or array, or a non-empty list of them", params)
     if (!is.list(grads) || is.data.frame(grads)) {
@@ -98,28 +105,9 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
       blank <- !nzchar(keys)
       keys[blank] <- paste0("param_", which(blank))
     }
-    values <- vector("list", n)
-    gradients <- vector("list", n)
-    any_null <- FALSE
-    for (i in seq_len(n)) {
-      p <- params[[i]]
-      g <- grads[[i]]
-      if (!is.numeric(p) || is.factor(p)) element_error("params", params, i, p)
-      if (!all_finite(p)) non_finite_error("params", params, i, p)
-      # With a dim, reticulate hands NumPy a view of R's memory (a plain
-      # vector would become a Python list); setting it costs R one copy.
-      if (is.null(dim(p))) dim(p) <- length(p)
-      values[[i]] <- p
-      if (is.null(g)) {
-        any_null <- TRUE
-      } else {
-        if (!is.numeric(g) || is.factor(g)) element_error("grads", params, i, g, null_ok = TRUE)
-        if (!same_shape(p, g)) shape_error(p, g, element_label("grads", params, i))
-        if (check_grads && !all_finite(g)) non_finite_error("grads", params, i, g)
-        if (is.null(dim(g))) dim(g) <- length(g)
-        gradients[[i]] <- g
-      }
-    }
+    labels <- params
+    param_list <- params
+    grad_list <- grads
   } else {
     if (!is.numeric(params) || is.factor(params)) {
       arg_error("params", "a numeric vector or array, or a list of them", params)
@@ -128,17 +116,51 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
       arg_error("grads", "a numeric vector or array like `params`", grads)
     }
     if (!same_shape(params, grads)) shape_error(params, grads, "`grads`")
-    if (!all_finite(params)) non_finite_error("params", NULL, 1L, params)
-    if (check_grads && !all_finite(grads)) non_finite_error("grads", NULL, 1L, grads)
+    n <- 1L
     keys <- "param_1"
-    any_null <- FALSE
-    p <- params
-    g <- grads
-    if (is.null(dim(p))) dim(p) <- length(p)
-    if (is.null(dim(g))) dim(g) <- length(g)
-    values <- list(p)
-    gradients <- list(g)
+    labels <- NULL
+    param_list <- list(params)
+    grad_list <- list(grads)
   }
+  # (an empty list when the engine has the values already: reticulate would
+  # drop a NULL argument)
+  values <- if (again) list() else vector("list", n)
+  gradients <- vector("list", n)
+  # The result vectors, then the one shared by the short results (or NULL).
+  outs <- vector("list", n + 1L)
+  short <- 0L
+  any_null <- FALSE
+  for (i in seq_len(n)) {
+    p <- param_list[[i]]
+    g <- grad_list[[i]]
+    if (!again) {
+      if (is_list && (!is.numeric(p) || is.factor(p))) element_error("params", params, i, p)
+      # NaN and Inf in doubles are found by the engine (one fast pass);
+      # an integer NA reaches NumPy as a plain integer, so R looks for it.
+      if (is.integer(p) && anyNA(p)) non_finite_error("params", labels, i, p)
+      # With a dim, reticulate hands NumPy a view of R's memory (a plain
+      # vector would become a Python list).
+      if (is.null(dim(p))) dim(p) <- length(p)
+      values[[i]] <- p
+    }
+    if (is.null(g)) {
+      any_null <- TRUE
+    } else {
+      if (is_list) {
+        if (!is.numeric(g) || is.factor(g)) element_error("grads", params, i, g, null_ok = TRUE)
+        if (!same_shape(p, g)) shape_error(p, g, element_label("grads", params, i))
+      }
+      if (check_grads && is.integer(g) && anyNA(g)) non_finite_error("grads", labels, i, g)
+      if (is.null(dim(g))) dim(g) <- length(g)
+      gradients[[i]] <- g
+    }
+    if (length(p) < result_buffer_min) {
+      short <- short + length(p)
+    } else {
+      outs[[i]] <- result_buffer(if (is.null(dim(p))) length(p) else dim(p))
+    }
+  }
+  if (short) outs[[n + 1L]] <- result_buffer(short)
 
   engine_step <- .rmsprop$apply_for_r
   if (is.null(engine_step)) {
@@ -146,18 +168,83 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
     engine_step <- .rmsprop$apply_for_r
   }
   if (!identical(getOption("rmsprop.num_threads"), .rmsprop$num_threads)) sync_num_threads()
-  single <- !is.list(params) || is.data.frame(params)
+  step <- next_step_number()
   # This runs at every training step, so the call is kept lean: positional
   # arguments through py_call() (reticulate converts keyword arguments more
-  # slowly), and the engine returns a Python exception instead of raising it,
-  # which is cheaper to check than wrapping each call in tryCatch().
+  # slowly), and the engine writes the results into `outs` and `pack` and
+  # returns None, or a Python exception instead of raising it, which is
+  # cheaper to check than wrapping each call in tryCatch().
   call_engine <- function() {
-    reticulate::py_call(engine_step, optimizer, gradients, values, dtype, keys, single)
+    reticulate::py_call(engine_step, optimizer, gradients, values, dtype, keys, outs,
+                        if (again) last$step else 0L, step, check_grads)
   }
   result <- if (any_null) apply_without_gradients(call_engine, keys, gradients) else call_engine()
-  if (inherits(result, "python.builtin.BaseException")) engine_abort(result)
-  out <- like_params(result, params)
-  check_results(out, params, keys)
+  bad <- NULL
+  if (!inherits(result, "python.builtin.NoneType")) {
+    if (inherits(result, "python.builtin.BaseException")) engine_abort(result)
+    result <- reticulate::py_to_r(result)
+    what <- result[[1L]]
+    if (identical(what, "stale")) {
+      # another step came in between: send the values
+      assign(last_step_key, NULL, envir = optimizer)
+      return(optimizer_apply(optimizer, grads, params, dtype = dtype))
+    }
+    if (identical(what, "results")) {
+      bad <- result[[2L]]
+    } else {
+      i <- result[[2L]]
+      non_finite_error(what, labels, i, if (what == "params") param_list[[i]] else grad_list[[i]])
+    }
+  }
+  out <- vector("list", n)
+  pack <- outs[[n + 1L]]
+  offset <- 0L
+  for (i in seq_len(n)) {
+    p <- param_list[[i]]
+    value <- outs[[i]]
+    if (is.null(value)) {
+      value <- if (!short) numeric(0) else if (length(p) == short) pack else
+        pack[offset + seq_along(p)]
+      offset <- offset + length(p)
+    }
+    # These vectors are marked shared by reticulate: R gives `value` its
+    # attributes on a copy (short) or on an ALTREP wrapper of the same memory
+    # (long), never by changing a vector in place. (The functional form: in
+    # byte code, `attributes(value) <- ` would copy a long vector too.)
+    value <- `attributes<-`(value, attributes(p))
+    out[[i]] <- value
+  }
+  if (is_list) attributes(out) <- attributes(params) else out <- out[[1L]]
+  for (i in bad) warn_non_finite_result(out, is_list, keys, i)
+  assign(last_step_key, list(step = step, params = out), envir = optimizer)
+  out
+}
+
+# A new number for each optimizer_apply() call of the session.
+next_step_number <- function() {
+  step <- .rmsprop$step
+  step <- if (is.null(step) || step >= .Machine$integer.max) 1L else step + 1L
+  .rmsprop$step <- step
+  step
+}
+
+# Where optimizer_apply() keeps, in the R object of the optimizer, the
+# number of its last step and the values it returned.
+last_step_key <- ".rmsprop_last_step"
+
+# Results from this length on are written into R vectors by the engine;
+# shorter ones come back as NumPy arrays that reticulate converts (as
+# cheap there, and R copies a short vector anyway when it changes its
+# attributes, where it wraps a long one without copying).
+result_buffer_min <- 64L
+
+# A fresh double vector of dim `dims`, for the engine to write results into
+# during the call.
+# Nothing else refers to it until optimizer_apply() returns it; afterwards
+# reticulate's reference marks it shared, so R never changes it in place.
+result_buffer <- function(dims) {
+  out <- numeric(prod(dims))
+  dim(out) <- dims
   out
 }
 
@@ -175,12 +262,6 @@ element_error <- function(arg, params, i, x, null_ok = FALSE) {
                         element_label(arg, params, i), if (null_ok) " (or NULL)" else "",
                         describe_value(x)),
                 class = "rmsprop_argument_error")
-}
-
-# One pass, no allocation: a sum of doubles is finite only when every element
-# is (an integer vector can only hold NA).
-all_finite <- function(x) {
-  if (is.integer(x)) !anyNA(x) else is.finite(sum(x))
 }
 
 # The position of the first non-finite element: [3] in a vector, [2, 1] in a matrix.
@@ -207,18 +288,13 @@ non_finite_error <- function(arg, params, i, x) {
 
 # A non-finite value made by the update itself (e.g. `epsilon = 0` with a
 # zero gradient) is an R warning naming the parameter.
-check_results <- function(out, params, keys) {
-  values <- if (is.list(params) && !is.data.frame(params)) out else list(out)
-  for (i in seq_along(values)) {
-    if (!all_finite(values[[i]])) {
-      found <- first_non_finite(values[[i]])
-      rmsprop_warn(sprintf(paste0("The update made parameter '%s' non-finite (%s at %s%s); check ",
-                                  "the optimizer's arguments (e.g. `epsilon`) and the gradients."),
-                           keys[[i]], found$what, found$at,
-                           if (found$count > 1L) sprintf(", %d in all", found$count) else ""),
-                   class = "rmsprop_non_finite_warning")
-    }
-  }
+warn_non_finite_result <- function(out, is_list, keys, i) {
+  found <- first_non_finite(if (is_list) out[[i]] else out)
+  rmsprop_warn(sprintf(paste0("The update made parameter '%s' non-finite (%s at %s%s); check ",
+                              "the optimizer's arguments (e.g. `epsilon`) and the gradients."),
+                       keys[[i]], found$what, found$at,
+                       if (found$count > 1L) sprintf(", %d in all", found$count) else ""),
+               class = "rmsprop_non_finite_warning")
 }
 
 # The engine's `result` (one array, or a list of arrays for a list of

@@ -12,6 +12,8 @@ bound method `apply_for_r` (fetched once by R's `init_engine()`), and the
 one behind the module functions `apply_to_values` and `finalized_values`.
 """
 
+import itertools
+import math
 import threading
 import weakref
 from typing import List, Optional, Sequence
@@ -20,6 +22,63 @@ import numpy as np
 
 from .checks import argument_error
 from .variable import Variable
+
+# Every step through `Trainers` gets a new number; R keeps the last one with
+# the values it returned, to name them instead of sending them again.
+_step_numbers = itertools.count(1)
+
+# A sum of floats is finite exactly when every element is, unless the sum of
+# finite values overflows: only then is each element looked at. (Axis None,
+# positionally: every element of an n-d array, without keyword costs.)
+_add_reduce = np.add.reduce
+
+
+def non_finite(array) -> bool:
+    """True for a float array holding NaN or +-Inf (None and integer arrays:
+    False; R finds NA in integers itself)."""
+    return (array is not None and array.dtype.kind == "f"
+            and not math.isfinite(_add_reduce(array, None))
+            and not np.isfinite(array).all())
+
+
+# NumPy's floating-point error state, set to "ignore" around R's steps. In
+# NumPy 1.x `np.errstate` costs about 5 us per use (two seterr/geterr calls
+# in Python), as much as the rest of a small step's bridge; its error object
+# is set directly there. NumPy 2 has no error object and a cheap errstate.
+if hasattr(np, "seterrobj"):
+    def _ignore_float_errors():
+        state = np.geterrobj()
+        np.seterrobj([state[0], 0, state[2]])     # mask 0: ignore all four kinds
+        return state
+
+    def _restore_float_errors(state):
+        np.seterrobj(state)
+else:
+    def _ignore_float_errors():
+        state = np.errstate(all="ignore")
+        state.__enter__()
+        return state
+
+    def _restore_float_errors(state):
+        state.__exit__(None, None, None)
+
+
+class _WritableInterface:
+    """The array interface of a read-only array, marked writable (see `_writable`)."""
+
+    __slots__ = ("__array_interface__", "owner")
+
+
+def _writable(array):
+    """A writable view of `array`, a read-only view of memory the caller may
+    write (R's fresh result vector, see `apply_for_r`); it keeps `array`
+    (and so R's vector) alive while it exists."""
+    holder = _WritableInterface()
+    interface = array.__array_interface__
+    interface["data"] = (interface["data"][0], False)
+    holder.__array_interface__ = interface
+    holder.owner = array
+    return np.asarray(holder)
 
 
 class ValueTrainer:
@@ -37,6 +96,47 @@ class ValueTrainer:
                                  f"one string per parameter ({len(values)})", names)
         self.variables = [Variable(v, dtype=dtype, name=n) for v, n in zip(values, names)]
         self.dtype = np.dtype(dtype)
+        # R's record of the last step (`Trainers.apply_for_r`): its number,
+        # the float64 values returned (read-only: views of R's vectors, or
+        # arrays nothing writes), and the positions of non-finite ones.
+        self.step_number = 0
+        self.last: Optional[List[np.ndarray]] = None
+        self.last_non_finite: List[int] = []
+
+    def write_for_r(self, outs, pack, step_number):
+        """Write the variables' values into R's result vectors (see
+        `Trainers.apply_for_r`), record them as step `step_number`, and return
+        the 0-based positions of those that are not finite."""
+        writable_pack = None if pack is None else _writable(pack)
+        offset = 0
+        last = []
+        bad = []
+        for index, variable in enumerate(self.variables):
+            out = outs[index]
+            if out is not None:
+                if out.shape != variable.shape or out.dtype != np.float64:
+                    raise ValueError(f"Result vector {index + 1} has shape {out.shape}, dtype "
+                                     f"{out.dtype}; expected {variable.shape}, float64.")
+                _writable(out)[...] = variable.value
+            else:
+                # R's layout (column-major), in the shared vector of short results.
+                end = offset + variable.size
+                if writable_pack is None or end > pack.size:
+                    raise ValueError(f"The vector of short results is too short for "
+                                     f"parameter {index + 1}.")
+                writable_pack[offset:end].reshape(variable.shape, order="F")[...] = variable.value
+                out = pack[offset:end].reshape(variable.shape, order="F")
+                offset = end
+            if non_finite(out):
+                bad.append(index)
+            last.append(out)
+        if pack is not None and offset != pack.size:
+            raise ValueError(f"The vector of short results has {pack.size} elements; "
+                             f"{offset} were written.")
+        self.last = last
+        self.last_non_finite = bad
+        self.step_number = step_number
+        return bad
 
     def load(self, values, dtype):
         """Copy `values` into the Variables, after checking all of them (a
@@ -71,12 +171,10 @@ class Trainers:
     def trainer(self, optimizer) -> Optional[ValueTrainer]:
         return self._by_optimizer.get(optimizer)
 
-    def apply(self, optimizer, grads: Sequence, values: Sequence, dtype="float64",
-              names: Optional[Sequence[str]] = None, copy: bool = True,
-              caller: str = "`apply_to_values`") -> List[np.ndarray]:
-        """See `apply_to_values`; `caller` names the function in messages."""
-        values = list(values)
-        grads = list(grads)
+    def _step(self, optimizer, grads, values, dtype, names, caller) -> ValueTrainer:
+        """Build on (first call) or load `values`, then apply `grads`; the
+        caller holds `optimizer._lock` (an RLock) when it reads the results.
+        `caller` names the function in messages."""
         if len(grads) != len(values):
             raise ValueError(f"Got {len(grads)} gradients for {len(values)} parameters; "
                              "they must have the same structure.")
@@ -99,37 +197,100 @@ class Trainers:
                     self._by_optimizer[optimizer] = trainer
             else:
                 trainer.load(values, dtype)
+            # Whatever R kept of an earlier step no longer names these values.
+            trainer.step_number = 0
+            trainer.last = None
             optimizer.apply(grads, trainer.variables)
+        return trainer
+
+    def apply(self, optimizer, grads: Sequence, values: Sequence, dtype="float64",
+              names: Optional[Sequence[str]] = None, copy: bool = True,
+              caller: str = "`apply_to_values`") -> List[np.ndarray]:
+        """See `apply_to_values`; `caller` names the function in messages."""
+        values = list(values)
+        grads = list(grads)
+        with optimizer._lock:
+            trainer = self._step(optimizer, grads, values, dtype, names, caller)
             if copy:
                 return [np.array(v.value, dtype=np.float64) for v in trainer.variables]
             return [_float64_view(v.value) for v in trainer.variables]
 
-    def apply_for_r(self, optimizer, grads, values, dtype, names, single):
+    def apply_for_r(self, optimizer, grads, values, dtype, names, outs, last_step, step,
+                    check_grads):
         """`apply` the way R's `optimizer_apply()` calls it, at every step.
 
-        Everything that costs R time per call is avoided: the arguments are
-        positional, `names` may be one string (reticulate's conversion of a
-        character vector of length 1), results are views (R copies them at
-        once), a `single` parameter comes back as a bare array rather than a
-        list of one (R can then set its attributes without copying the
-        numbers again), and an error is returned instead of raised: R checks
-        the class of the result, which is much cheaper than wrapping every
-        call in an R `tryCatch()`.
+        Everything that costs R time per call is avoided. The arguments are
+        positional (`names` may be one string: reticulate's conversion of a
+        character vector of length 1); nothing is returned in the usual case
+        (a Python object R would have to convert); an error is returned
+        instead of raised (R checks the class of the result, much cheaper
+        than wrapping every call in an R `tryCatch()`).
 
-        NumPy's floating-point warnings are off: R checks the results and
-        warns in R, naming the parameter that became non-finite (a NumPy
-        RuntimeWarning would reach R users as raw text on stderr, once per
-        session, with an engine source path, and could not be caught).
+        Values R already holds are not sent again: `values` is empty when R
+        passes back exactly the values this trainer wrote at step
+        `last_step` (R compares them with `identical()`). They are then loaded
+        from `trainer.last`, read-only views of those R vectors (so the step
+        starts from the caller's values, whatever happened to the variables
+        in between). When another step came in between, `("stale",)` is
+        returned and R sends the values.
+
+        NaN and Inf in the values and (with `check_grads`) the gradients are
+        found here, before anything changes: `("params", i)` or
+        `("grads", i)` (1-based) is returned for the first, and R raises its
+        error naming the element and position. Integer arrays are R's to
+        check (for NA).
+
+        The results are written into R's memory: `outs[i]` (for i < n), when
+        not None, is a fresh float64 R vector (with a dim, so that reticulate
+        hands over a read-only view of R's memory) that nothing else in R
+        refers to yet; the other results go, in order and column-major, into
+        the fresh vector `outs[n]` (the pack). They are written through
+        writable views dropped before returning, and R hands these vectors
+        (or copies of parts of the pack) to the caller. Once returned, R never
+        changes them in place (reticulate's reference marks them shared).
+        The step is recorded as `step`; results that are not finite return
+        `("results", [i, ...])` (R warns).
+
+        NumPy's floating-point warnings are off: R warns instead, naming the
+        parameter that became non-finite (a NumPy RuntimeWarning would reach
+        R users as raw text on stderr, once per session, with an engine
+        source path, and could not be caught).
         """
         try:
             if isinstance(names, str):
                 names = [names]
-            with np.errstate(all="ignore"):
-                result = self.apply(optimizer, grads, values, dtype, names, copy=False,
-                                    caller="optimizer_apply()")
+            state = _ignore_float_errors()
+            try:
+                with optimizer._lock:
+                    if not values:
+                        trainer = self._by_optimizer.get(optimizer)
+                        if (trainer is None or trainer.last is None
+                                or trainer.step_number != last_step):
+                            return ("stale",)
+                        values = trainer.last
+                        if trainer.last_non_finite:
+                            return ("params", trainer.last_non_finite[0] + 1)
+                        checked = ()
+                    else:
+                        values = checked = list(values)
+                    grads = list(grads)
+                    # In R's order: each parameter, then its gradient.
+                    for index, grad in enumerate(grads):
+                        if checked and non_finite(checked[index]):
+                            return ("params", index + 1)
+                        if check_grads and non_finite(grad):
+                            return ("grads", index + 1)
+                    trainer = self._step(optimizer, grads, values, dtype, names,
+                                         "optimizer_apply()")
+                    outs = list(outs)
+                    bad = trainer.write_for_r(outs[:-1], outs[-1], step)
+                    if bad:
+                        return ("results", [i + 1 for i in bad])
+                    return None
+            finally:
+                _restore_float_errors(state)
         except Exception as error:  # noqa: BLE001 - every error is handed to R as a value
             return error
-        return result[0] if single else result
 
     def finalized(self, optimizer) -> List[np.ndarray]:
         """See `finalized_values`."""

@@ -205,21 +205,68 @@ def test_finalized_values_without_ema_are_the_current_values():
         rmsprop.finalized_values(rmsprop.RMSprop())
 
 
-def test_apply_for_r_returns_errors_and_unwraps_a_single_parameter():
+def _r_vector(*shape):
+    """What reticulate hands Python for a fresh R double array: a read-only,
+    column-major view of memory the caller may write."""
+    array = np.zeros(shape, order="F")
+    array.flags.writeable = False
+    return array
+
+
+def test_apply_for_r_writes_results_into_r_vectors_and_returns_errors():
     from rmsprop.positional import apply_for_r
     optimizer = rmsprop.RMSprop(learning_rate=0.1)
     twin = rmsprop.RMSprop(learning_rate=0.1)
-    grad = np.array([0.5, -2.0])
-    values = np.array([1.0, 2.0])
-    single = apply_for_r(optimizer, [grad], [values], "float64", "w", True)
-    expected = rmsprop.apply_to_values(twin, [grad], [values])
-    assert isinstance(single, np.ndarray)
-    np.testing.assert_array_equal(single, expected[0])
-    assert optimizer.variables[-1].name == "w_velocity"       # one string is one name
-    # An engine error comes back as the exception, and nothing changed.
+    grads = [np.array([0.5, -2.0]), np.arange(1.0, 7.0).reshape(2, 3), np.full(70, 0.25)]
+    values = [np.array([1.0, 2.0]), np.ones((2, 3)), np.zeros(70)]
+    pack = _r_vector(8)                  # the two short results, column-major
+    long = _r_vector(70)
+    assert apply_for_r(optimizer, grads, values, "float64", ["a", "b", "c"],
+                       [None, None, long, pack], 0, 1, True) is None
+    expected = rmsprop.apply_to_values(twin, grads, values)
+    np.testing.assert_array_equal(pack[:2], expected[0])
+    np.testing.assert_array_equal(pack[2:].reshape(2, 3, order="F"), expected[1])
+    np.testing.assert_array_equal(long, expected[2])
+    assert not pack.flags.writeable and not long.flags.writeable
+    assert optimizer.variables[-1].name == "c_velocity"
+    # The values returned last time, named by their step number, are not sent again.
+    pack2, long2 = _r_vector(8), _r_vector(70)
+    assert apply_for_r(optimizer, grads, [], "float64", ["a", "b", "c"],
+                       [None, None, long2, pack2], 1, 2, True) is None
+    expected = rmsprop.apply_to_values(twin, grads, expected)
+    np.testing.assert_array_equal(long2, expected[2])
+    np.testing.assert_array_equal(pack2[:2], expected[0])
+    # ... unless another step came in between (or the number is another)
+    fresh = [None, None, _r_vector(70), _r_vector(8)]
+    assert apply_for_r(optimizer, grads, [], "float64", None, fresh, 1, 3, True) == ("stale",)
+    # Non-finite input: the position, before anything changes.
     state = [v.numpy() for v in optimizer.variables]
-    error = apply_for_r(optimizer, [np.ones(3)], [np.zeros(3)], "float64", "w", True)
-    assert isinstance(error, ValueError) and "shape" in str(error)
+    bad = [grads[0], grads[1], np.where(np.arange(70) == 3, np.nan, 0.25)]
+    assert apply_for_r(optimizer, bad, values, "float64", None,
+                       [None, None, _r_vector(70), _r_vector(8)], 0, 4, True) == ("grads", 3)
+    bad_values = [values[0], np.array([[1.0, np.inf, 1.0], [1.0, 1.0, 1.0]]), values[2]]
+    assert apply_for_r(optimizer, grads, bad_values, "float64", None,
+                       [None, None, _r_vector(70), _r_vector(8)], 0, 4, True) == ("params", 2)
+    # An engine error comes back as the exception.
+    error = apply_for_r(optimizer, [np.ones(3)], [np.zeros(3)], "float64", "w",
+                        [_r_vector(3)], 0, 5, True)
+    assert isinstance(error, ValueError) and "parameters" in str(error)
     assert all(np.array_equal(a, v.numpy()) for a, v in zip(state, optimizer.variables))
-    listed = apply_for_r(optimizer, [grad], [single], "float64", "w", False)
-    assert isinstance(listed, list) and len(listed) == 1
+    # A result that is not finite: its position (R warns).
+    zero_eps = rmsprop.RMSprop(epsilon=0.0)
+    out = _r_vector(2)
+    assert apply_for_r(zero_eps, [np.array([0.0, 1.0])], [np.ones(2)], "float64", "w",
+                       [None, out], 0, 6, True) == ("results", [1])
+    assert np.isnan(out[0])
+
+
+def test_non_finite_checks_every_element_when_the_sum_overflows():
+    from rmsprop.positional import non_finite
+    huge = np.full(4, np.finfo(np.float64).max)
+    with np.errstate(over="ignore"):          # as in apply_for_r
+        assert not non_finite(huge)
+        huge[2] = np.inf
+        assert non_finite(huge)
+    assert not non_finite(np.array([1, 2], dtype=np.int32))
+    assert not non_finite(None)
+    assert non_finite(np.array([[1.0, np.nan]]))

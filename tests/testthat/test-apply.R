@@ -190,3 +190,86 @@ test_that("optimizer_finalize() checks the structure it is given", {
   expect_error(optimizer_finalize(opt, list(y = matrix(1, 3, 1), b = 1)), "params$y", fixed = TRUE)
   expect_length(optimizer_finalize(opt, params)$y, 3)
 })
+
+# The engine writes long results into fresh R vectors, and is not sent the
+# values it returned last time (it keeps a read-only record of them). These
+# tests pin what that must never change.
+
+test_that("a result handed out earlier never changes afterwards", {
+  skip_if_no_engine()
+  set.seed(3)
+  # short (one shared vector) and long (own vector) results, plain and with dims
+  params <- list(a = rnorm(5), b = matrix(rnorm(12), 3, 4), c = rnorm(300),
+                 d = array(rnorm(240), c(4, 6, 10)))
+  grads <- lapply(params, function(p) p * 0 + 0.5)
+  opt <- optimizer_rmsprop(learning_rate = 0.1)
+  results <- list()
+  copies <- list()
+  for (i in 1:4) {
+    params <- optimizer_apply(opt, grads, params)
+    results[[i]] <- params
+    # a copy made at once (arithmetic: serialize() would first make R copy a
+    # result it wraps, and the test would no longer see the engine's memory)
+    copies[[i]] <- lapply(params, function(p) p * 1)
+  }
+  for (i in 1:4) expect_identical(results[[i]], copies[[i]])
+  expect_false(identical(results[[1]]$c, results[[4]]$c))
+  # a single long vector too
+  opt <- optimizer_rmsprop(learning_rate = 0.1)
+  first <- optimizer_apply(opt, rep(1, 100), seq_len(100) / 10)
+  kept <- first + 0
+  second <- optimizer_apply(opt, rep(1, 100), first)
+  third <- optimizer_apply(opt, rep(1, 100), second)
+  expect_identical(first, kept)
+  expect_false(identical(second, third))
+})
+
+test_that("each step starts from the values passed, whatever happened in between", {
+  skip_if_no_engine()
+  set.seed(4)
+  p0 <- list(w = rnorm(200), b = rnorm(3))
+  g <- list(w = rnorm(200), b = rnorm(3))
+  twin <- optimizer_rmsprop(learning_rate = 0.01)
+  opt <- optimizer_rmsprop(learning_rate = 0.01)
+  expected <- optimizer_apply(twin, g, p0)
+  p1 <- optimizer_apply(opt, g, p0)
+  expect_identical(p1, expected)
+  # the engine's copies of the values are changed behind optimizer_apply()'s back
+  trainer <- reticulate::import("rmsprop.positional")$TRAINERS$trainer(opt)
+  for (v in trainer$variables) v$assign(v$numpy() * 0 + 7)
+  expected <- optimizer_apply(twin, g, expected)
+  p2 <- optimizer_apply(opt, g, p1)
+  expect_identical(p2, expected)
+  # a step through the Python interface in between: the next step still
+  # starts from the values given
+  # (the twin takes it too: it changes the optimizer's state)
+  for (o in list(opt, twin)) rmsprop:::engine()$apply_to_values(o, unname(g), unname(p0))
+  expected <- optimizer_apply(twin, g, expected)
+  p3 <- optimizer_apply(opt, g, p2)
+  expect_equal(p3, expected, tolerance = 0)
+  expect_identical(opt$iterations, 4L)
+  # values changed by the caller (one element, or a copy with a new name)
+  changed <- p3
+  changed$w[7] <- 1
+  twin_changed <- optimizer_rmsprop(learning_rate = 0.01)
+  mine <- optimizer_rmsprop(learning_rate = 0.01)
+  a <- optimizer_apply(twin_changed, g, p0)
+  b <- optimizer_apply(mine, g, p0)
+  b$w[7] <- 1
+  a$w[7] <- 1
+  expect_identical(optimizer_apply(mine, g, b), optimizer_apply(twin_changed, g, a))
+  renamed <- stats::setNames(b, c("w", "bias"))
+  expect_error(optimizer_apply(mine, stats::setNames(g, c("w", "bias")), renamed), NA)
+})
+
+test_that("a changed structure is still refused after steps on the same values", {
+  skip_if_no_engine()
+  opt <- optimizer_rmsprop()
+  p <- optimizer_apply(opt, list(w = rep(1, 100)), list(w = rep(0, 100)))
+  expect_error(optimizer_apply(opt, list(w = rep(1, 101)), list(w = c(p$w, 0))),
+               class = "rmsprop_engine_error")
+  expect_error(optimizer_apply(opt, list(w = matrix(1, 10, 10)), list(w = matrix(p$w, 10, 10))),
+               class = "rmsprop_engine_error")
+  expect_identical(opt$iterations, 1L)
+  expect_identical(length(optimizer_apply(opt, list(w = rep(1, 100)), p)$w), 100L)
+})

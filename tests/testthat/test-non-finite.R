@@ -54,3 +54,43 @@ test_that("NumPy's RuntimeWarning text never reaches R's console", {
   expect_match(out, "R WARNING: The update made parameter 'param_1' non-finite", fixed = TRUE)
   expect_false(grepl("RuntimeWarning|invalid value encountered", out))
 })
+
+test_that("non-finite values in long vectors and arrays are found, at their position", {
+  skip_if_no_engine()
+  opt <- optimizer_rmsprop()
+  params <- list(w = rep(1, 300), m = matrix(1, 10, 20))
+  grads <- list(w = rep(0.5, 300), m = matrix(0.5, 10, 20))
+  params <- optimizer_apply(opt, grads, params)
+  before <- lapply(opt$variables, as.array)
+  bad <- grads
+  bad$w[277] <- NaN
+  expect_error(optimizer_apply(opt, bad, params), "grads$w contains NaN at [277]", fixed = TRUE)
+  bad <- grads
+  bad$m[3, 17] <- -Inf
+  expect_error(optimizer_apply(opt, bad, params), "grads$m contains -Inf at [3, 17]", fixed = TRUE)
+  # a sum of finite values that overflows is not a non-finite value
+  huge <- grads
+  huge$w[1:2] <- .Machine$double.xmax
+  expect_error(optimizer_apply(opt, huge, params), NA)
+  params_bad <- params
+  params_bad$w[300] <- NA
+  expect_error(optimizer_apply(opt, grads, params_bad), "params$w contains NA at [300]",
+               fixed = TRUE)
+  expect_identical(opt$iterations, 2L)
+  expect_false(identical(lapply(opt$variables, as.array), before))
+})
+
+test_that("a non-finite result passed back is refused as a parameter", {
+  skip_if_no_engine()
+  opt <- optimizer_rmsprop(epsilon = 0)
+  expect_warning(p <- optimizer_apply(opt, c(0, rep(1, 99)), rep(1, 100)),
+                 class = "rmsprop_non_finite_warning")
+  expect_true(is.nan(p[1]))
+  expect_error(optimizer_apply(opt, rep(1, 100), p), "params contains NaN at [1]", fixed = TRUE)
+  expect_identical(opt$iterations, 1L)
+  short <- optimizer_rmsprop(epsilon = 0)
+  expect_warning(q <- optimizer_apply(short, list(w = c(1, 0)), list(w = c(1, 1))),
+                 class = "rmsprop_non_finite_warning")
+  expect_error(optimizer_apply(short, list(w = c(1, 1)), q), "params$w contains NaN at [2]",
+               fixed = TRUE)
+})
