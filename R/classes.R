@@ -99,6 +99,14 @@ is_method <- function(x) {
 #' field of the object is an error (a typo would otherwise create a new
 #' attribute silently).
 #'
+#' An optimizer's `$get_config()` gives a numeric learning rate as you gave
+#' it (`0.1`), where Python's `get_config()`, like Keras', gives the value
+#' the optimizer's float32 variable holds (`0.10000000149011612`); so
+#' `do.call(optimizer_rmsprop, opt$get_config())` rebuilds an optimizer that
+#' computes exactly as `opt`, in float64 (the default of [optimizer_apply()])
+#' too. keras3 has no `optimizer_from_config()`; its generic
+#' `from_config()` needs keras3 itself.
+#'
 #' @param x An optimizer, schedule or variable.
 #' @param name The field or method.
 #' @param value The new value (converted as the arguments of
@@ -121,6 +129,11 @@ NULL
   value <- tryCatch(reticulate::py_get_attr(x, name),
                     python.builtin.BaseException = engine_abort)
   if (is_method(value)) {
+    if (identical(name, "get_config") && inherits(x, optimizer_classes)) {
+      return(function() {
+        config_as_given(x, py_try(reticulate::py_to_r(reticulate::py_call(value))))
+      })
+    }
     # (NA converted as for the package's functions: see as_py_value())
     return(function(...) {
       args <- lapply(list(...), as_py_value)
@@ -156,6 +169,28 @@ NULL
   value <- if (identical(name, "learning_rate")) as_py_learning_rate(value) else as_py_int(value)
   py_try(reticulate::py_set_attr(x, name, value), given)
   invisible(x)
+}
+
+# An optimizer's config with a numeric learning rate as the user gave it (an
+# R double), not as the optimizer's float32 variable holds it (Python's
+# get_config(), like Keras' BaseOptimizer.get_config(), gives
+# float(self._learning_rate.numpy()): 0.1 reads 0.10000000149011612), so
+# that `do.call(optimizer_rmsprop, opt$get_config())` computes as `opt` in
+# float64 too. A loss-scale optimizer's inner config likewise.
+config_as_given <- function(optimizer, config) {
+  inner <- reticulate::py_get_attr(optimizer, "inner_optimizer", silent = TRUE)
+  if (!is.null(inner) && is.list(config$inner_optimizer)) {
+    config$inner_optimizer$config <- config_as_given(inner, config$inner_optimizer$config)
+    return(config)
+  }
+  # (the engine's LearningRateVariable remembers the number it was given)
+  rate <- reticulate::py_get_attr(optimizer, "_learning_rate", silent = TRUE)
+  given <- if (!is.null(rate)) reticulate::py_get_attr(rate, "_number", silent = TRUE)
+  if (is.numeric(config$learning_rate) && !is.null(given)) {
+    given <- reticulate::py_to_r(given)
+    if (is.numeric(given) && length(given) == 1L) config$learning_rate <- given
+  }
+  config
 }
 
 public_fields <- function(x) {

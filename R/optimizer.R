@@ -21,7 +21,8 @@
 #' `get_config()`, `finalize_variable_values()`,
 #' `exclude_from_weight_decay()`, `scale_loss()`.
 #' `do.call(optimizer_rmsprop, opt$get_config())` rebuilds an equal optimizer,
-#' schedules included.
+#' schedules included (`$get_config()` gives a numeric learning rate as you
+#' gave it: see [rmsprop_fields]).
 #'
 #' R converts the arguments (whole numbers to integers, `NULL`, functions,
 #' schedule configs); the engine checks them, and a bad argument is an R

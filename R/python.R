@@ -186,10 +186,18 @@ import_engine <- function(choice) {
 }
 
 # The relative path a Python process that embeds R (rpy2) was started
-# through, or NULL. reticulate (1.47) attaches R to the running Python by
-# comparing that path with the interpreter's absolute one; a relative path
-# makes it load the executable as a library, which fails, and nothing a
-# package can set before binding changes what it compares.
+# through, or NULL. reticulate 1.47 (src/python.cpp,
+# main_process_python_info_unix()) finds the running interpreter's library
+# with dladdr() on Py_IsInitialized; for a symbol of the executable itself
+# glibc reports the process's argv[0] (elf/dl-addr.c), which reticulate
+# takes as libpython unless it equals Py_GetProgramFullPath() (absolute) or
+# is "python". A relative argv[0] (".venv/bin/python") thus becomes
+# libpython, and py_initialize() dlopen()s the executable: "cannot
+# dynamically load executable". py_discover_config() (R/config.R) asks
+# main_process_python_info() before RETICULATE_PYTHON, use_python() or any
+# option, so nothing a package sets before binding changes it (tried:
+# RETICULATE_PYTHON, options(reticulate.python), use_python(required =
+# TRUE) with the absolute path). Only the process's argv[0] matters.
 relative_embedding_start <- function() {
   exe <- Sys.readlink("/proc/self/exe")
   start <- process_start_path()

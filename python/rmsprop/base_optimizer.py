@@ -850,6 +850,9 @@ class BaseOptimizer:
             A dict that `from_config` turns back into an equal optimizer.
         """
         rate = self._learning_rate
+        # As Keras' BaseOptimizer.get_config(): float(self._learning_rate.numpy()),
+        # the floatx variable's value (0.1 reads 0.10000000149011612 in float32).
+        # (R's `$get_config()` puts back the number given: R/classes.R.)
         if isinstance(rate, Variable):
             rate = float(rate.value)
         elif isinstance(rate, schedules.LearningRateSchedule):

@@ -1,9 +1,12 @@
 """R embedded in a Python process started through a relative path.
 
 reticulate (1.47) attaches R to the running Python by comparing the path the
-process was started with against the interpreter's absolute path; when the
-start path is relative the two differ and it tries to load the executable as
-a library, which fails. The package cannot change what reticulate reads
+process was started with (glibc's dladdr() reports argv[0] for the
+executable's symbols) against Py_GetProgramFullPath() (src/python.cpp,
+main_process_python_info_unix()); when the start path is relative the two
+differ and it takes the executable for libpython and dlopen()s it, which
+fails. It does so before consulting RETICULATE_PYTHON or use_python()
+(R/config.R, py_discover_config()). The package cannot change what reticulate reads
 there, so it turns the failure into a clear error that says how to start
 Python instead of reticulate's "cannot dynamically load executable".
 (This suite itself restarts through the absolute path: see conftest.py.)

@@ -83,10 +83,10 @@ test_that("an R function of the step is a learning rate schedule", {
 
 test_that("do.call(optimizer_rmsprop, opt$get_config()) rebuilds the optimizer", {
   skip_if_no_engine()
-  # (a number travels as Keras stores it before the optimizer is built, in
-  # float32: 0.125 is the same in both)
+  # (a number travels as given: 0.1, not the float32 value Python's and
+  # Keras' get_config() give, which would make float64 runs differ)
   rates <- list(
-    0.125,
+    0.1,
     learning_rate_schedule_piecewise_constant_decay(5, c(1, 0.1)),
     learning_rate_schedule_cosine_decay(0.1, 20, warmup_target = 0.5, warmup_steps = 5),
     function(step) 0.1 / (1 + step)
@@ -102,6 +102,12 @@ test_that("do.call(optimizer_rmsprop, opt$get_config()) rebuilds the optimizer",
     }
     expect_identical(a, b)
   }
+  opt <- optimizer_rmsprop(learning_rate = 0.1)
+  expect_identical(opt$get_config()$learning_rate, 0.1)
+  expect_identical(reticulate::py_to_r(reticulate::py_call(
+    reticulate::py_get_attr(opt, "get_config")))$learning_rate, 0.10000000149011612)
+  ls <- optimizer_loss_scale(optimizer_rmsprop(learning_rate = 0.1))
+  expect_identical(ls$get_config()$inner_optimizer$config$learning_rate, 0.1)
 })
 
 test_that("schedules print as their config and plot their rates", {
