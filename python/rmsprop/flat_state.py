@@ -105,6 +105,7 @@ class DtypeGroup:
         self._working_slots: Dict[str, np.ndarray] = {}  # compute-dtype copies
         self._compute_grad_buffer = None
         self._pack_plan = None
+        self._large_members = None              # positions of members of a chunk or more
         # Views of a buffer shaped like the members, kept for the last buffer
         # asked about (the same one at every step), as (buffer, views).
         self._pack_views = (None, None)
@@ -214,11 +215,13 @@ class DtypeGroup:
     def large_members_in_place(self, arrays):
         """True when the arrays (by optimizer position) of the members of a
         chunk or more can be used in place: compute dtype, C-contiguous."""
-        for _, _, members in self.pack_plan():
-            if type(members) is int:
-                array = arrays[members]
-                if array.dtype != self.compute or not array.flags.c_contiguous:
-                    return False
+        if self._large_members is None:
+            self._large_members = [members for _, _, members in self.pack_plan()
+                                   if type(members) is int]
+        for member in self._large_members:
+            array = arrays[member]
+            if array.dtype != self.compute or not array.flags.c_contiguous:
+                return False
         return True
 
     def pack_plan(self):
@@ -531,8 +534,10 @@ class FlatStorage:
         buffers are written here: nothing the caller can see changes.
         """
         work = []
+        surveyed = type(grads) is SurveyedGradients      # then none is None
         for group in self.groups:
-            present = [grads[i] is not None for i in group.indices]
+            present = ([True] * len(group.indices) if surveyed
+                       else [grads[i] is not None for i in group.indices])
             slots = group.load_working_slots() if load_slots else None
             work.append(GroupStep(group, present, self._flat_gradients(group, grads, private),
                                   slots))
@@ -632,8 +637,11 @@ class FlatStorage:
                 return None
             if grad.dtype == group.dtype and grad.flags.c_contiguous:
                 return grad.reshape(-1)
-        present = [grads[i] for i in members]
-        complete = not any(map(operator.is_, present, itertools.repeat(None)))
+        if type(grads) is SurveyedGradients and len(members) == len(grads):
+            present, complete = grads, True     # every variable, in order; none is None
+        else:
+            present = [grads[i] for i in members]
+            complete = not any(map(operator.is_, present, itertools.repeat(None)))
         if complete and not private:
             packed = group.packed_gradients(grads, self.scratch.gather(group.compute).grads)
             if packed is not None:
