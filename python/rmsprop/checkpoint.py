@@ -58,6 +58,10 @@ _INT64_MAX = (1 << 63) - 1
 _V1_MARKER = "rmsprop-checkpoint/1"
 _V1_MAX_TEXT = 1 << 28
 _OPTIMIZER_BASES = (BaseOptimizer, LossScaleOptimizer)
+# The dtypes a variable of a user's Optimizer (`add_variable`) may have in a file.
+_VARIABLE_DTYPES = _FLOATS + ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                              "uint64", "bool")
+_EXTRAS = object()     # the key of those variables' values among the arrays to write
 
 
 class CheckpointError(ValueError):
@@ -117,12 +121,25 @@ def _state_of(optimizer) -> Tuple[Dict[str, Any], Optional[Dict[str, list]]]:
             "it after it is built, or exclude them by name (var_names=...).")
     state.pop("excluded_variables", None)
     slots = state.pop("slots", None)
+    extras = state.pop("optimizer_variables", None)
+    if extras:
+        # A user's `Optimizer` variables from `add_variable`: described here,
+        # their values after the slots in the data section.
+        for entry in extras:
+            if entry["dtype"] not in _VARIABLE_DTYPES:
+                raise ValueError(f"Cannot save optimizer '{optimizer.name}': its variable "
+                                 f"{entry['name']!r} has dtype {entry['dtype']}; a file holds "
+                                 f"{', '.join(_VARIABLE_DTYPES)}.")
+        state["optimizer_variables"] = [{"name": e["name"], "dtype": e["dtype"],
+                                         "shape": list(e["shape"])} for e in extras]
+        slots = dict(slots or {})
+        slots[_EXTRAS] = [e["value"] for e in extras]
     if state["built"]:
         if state["compute_dtype"] is None:     # loaded from version 1, not built since
             state["compute_dtype"] = rmsprop_config.floatx()
         state["variables"] = {"names": state.pop("names"), "shapes": state.pop("shapes"),
                               "dtypes": state.pop("dtypes")}
-        state["slots"] = list(slots)
+        state["slots"] = [kind for kind in slots if kind is not _EXTRAS]
     loss_scale = None
     if inner is not optimizer:
         scale = float(optimizer.dynamic_scale.value)
@@ -331,12 +348,48 @@ def _check_variables(checks, variables):
     return names, shapes, checked_dtypes, sizes
 
 
+def _check_optimizer_variables(checks, state, optimizer):
+    """The variables of a user's `Optimizer` made by `add_variable`, as the
+    header lists them: [(name, dtype, shape, bytes)]; [] when it lists none."""
+    entries = state.get("optimizer_variables")
+    if entries is None:
+        return []
+    if optimizer._declares_slots:
+        checks.fail("state.optimizer_variables",
+                    f"must be absent for {type(optimizer).__name__}")
+    if not isinstance(entries, list) or not entries:
+        checks.fail("state.optimizer_variables", f"must be a non-empty list; found "
+                    f"{describe(entries)}")
+    result = []
+    for index, entry in enumerate(entries):
+        field = f"state.optimizer_variables[{index}]"
+        checks.dict(field, entry, ("name", "dtype", "shape"))
+        if not isinstance(entry["name"], str) or not entry["name"]:
+            checks.fail(f"{field}.name", f"must be a non-empty string; found "
+                        f"{describe(entry['name'])}")
+        if entry["dtype"] not in _VARIABLE_DTYPES:
+            checks.fail(f"{field}.dtype", f"must be one of {', '.join(_VARIABLE_DTYPES)}; "
+                        f"found {describe(entry['dtype'])}")
+        shape = entry["shape"]
+        if not isinstance(shape, list) or len(shape) > _MAX_DIMS:
+            checks.fail(f"{field}.shape", f"must be a list of at most {_MAX_DIMS} sizes; "
+                        f"found {describe(shape)}")
+        size = 1
+        for dim in shape:
+            checks.integer(f"{field}.shape", dim, 0, _MAX_DIM)
+            size *= dim
+        dtype = np.dtype(entry["dtype"])
+        result.append((entry["name"], dtype, tuple(shape), size * dtype.itemsize))
+    return result
+
+
 def _check_state(checks, state, optimizer):
     """Check the inner optimizer's state section against `optimizer` (as rebuilt
     from the config); returns it with Python values, and the data layout."""
     keys = ("iterations", "learning_rate_dtype", "excluded_names", "built")
     built_keys = ("compute_dtype", "variables", "excluded", "slots")
-    checks.dict("state", state, keys, optional=built_keys)
+    extra_keys = ("optimizer_variables",)
+    checks.dict("state", state, keys, optional=built_keys + extra_keys)
     checks.integer("state.iterations", state["iterations"], 0, _INT64_MAX - 1)
     rate_dtype = state["learning_rate_dtype"]
     schedule = isinstance(optimizer.get_config()["learning_rate"], dict)
@@ -354,9 +407,9 @@ def _check_state(checks, state, optimizer):
     if not isinstance(state["built"], bool):
         checks.fail("state.built", f"must be true or false; found {describe(state['built'])}")
     if not state["built"]:
-        checks.dict("state", state, keys)
+        checks.dict("state", state, keys, optional=extra_keys)
         return None
-    checks.dict("state", state, keys + built_keys)
+    checks.dict("state", state, keys + built_keys, optional=extra_keys)
     checks.float_dtype("state.compute_dtype", state["compute_dtype"])
     names, shapes, dtypes, sizes = _check_variables(checks, state["variables"])
     excluded = state["excluded"]
@@ -460,6 +513,9 @@ class _PendingState:
                              f"optimizer is being built with compute_dtype="
                              f"{now['compute_dtype']}. Build it without compute_dtype to "
                              "resume exactly.")
+        problem = _other_variables(saved.get("optimizer_variables", ()), now, built=True)
+        if problem:
+            raise ValueError(f"{source} {problem}.")
         if list(now["slots"]) != list(saved["slots"]):
             raise ValueError(f"{source} holds the slots {list(saved['slots'])}, but this "
                              f"optimizer's build() made {list(now['slots'])}.")
@@ -476,6 +532,21 @@ def _same_names(saved: List[str], now: List[str]) -> bool:
     count = len(saved)
     return (saved == [f"param_{i}" for i in range(count)]
             and now == [f"param_{i}" for i in range(1, count + 1)])
+
+
+def _other_variables(saved, now, built=False):
+    """What is wrong when a checkpoint's `add_variable` variables (`saved`,
+    from the file) are not the optimizer's (`now`, its `_checkpoint_state()`):
+    they must have the same names, dtypes and shapes, in order; None when
+    they do. Before build (`built` False) only those made in `__init__`
+    exist, which come first."""
+    have = [(e["name"], e["dtype"], list(e["shape"]))
+            for e in now.get("optimizer_variables", ())]
+    want = [(e["name"], e["dtype"], list(e["shape"])) for e in saved]
+    if have != (want if built else want[:len(have)]):
+        return (f"holds the optimizer variables (name, dtype, shape) {want}, but this "
+                f"optimizer has {have}")
+    return None
 
 
 def _name_list(names: List[str]) -> str:
@@ -503,10 +574,12 @@ def _runs(dtypes):
     return runs
 
 
-def _read_slots(handle, checks, layout, rmsprop_velocity=True):
-    """Read the data section into one array per (slot kind, variable), checking
-    its digest and (`rmsprop_velocity`: the engine's own slots) that
-    velocities are not negative."""
+def _read_slots(handle, checks, layout, rmsprop_velocity=True, extras=()):
+    """Read the data section into one array per (slot kind, variable), then
+    one per entry of `extras` (the variables of a user's `Optimizer`, see
+    `_check_optimizer_variables`), checking its digest and
+    (`rmsprop_velocity`: the engine's own slots) that velocities are not
+    negative. Returns (slots, the arrays of `extras`)."""
     names, shapes, dtypes, sizes, kinds = layout
     digest = hashlib.sha256()
     slots = {}
@@ -538,6 +611,12 @@ def _read_slots(handle, checks, layout, rmsprop_velocity=True):
                 start = stop
             offset += count * dtype.itemsize
         slots[kind] = arrays
+    values = []
+    for name, dtype, shape, size in extras:
+        data = _read_exactly(handle, size, checks, f"data of optimizer variable {name!r}")
+        digest.update(data)
+        values.append(np.frombuffer(data, dtype=dtype.newbyteorder("<")).astype(dtype)
+                      .reshape(shape))
     if _read_exactly(handle, _DIGEST, checks, "data digest") != digest.digest():
         checks.fail("data", "the arrays do not match their SHA-256 digest (the file is "
                     "damaged)")
@@ -547,7 +626,7 @@ def _read_slots(handle, checks, layout, rmsprop_velocity=True):
         index = next(i for i, v in enumerate(slots["velocity"]) if (v < 0).any())
         checks.fail(f"velocity of variable {index} ('{names[index]}')",
                     "holds negative values (a mean of squares cannot be negative)")
-    return slots
+    return slots, values
 
 
 def load_optimizer(path: PathLike, custom_objects: Optional[Mapping[str, type]] = None,
@@ -627,18 +706,31 @@ def _load(checks, custom_objects, check_names):
         loss_scale = _check_loss_scale(checks, header["loss_scale"], optimizer)
         inner = optimizer.inner_optimizer if loss_scale is not None else optimizer
         layout = _check_state(checks, state, inner)
-        data_bytes = 0 if layout is None else len(layout[4]) * sum(layout[3])
+        extras = _check_optimizer_variables(checks, state, inner)
+        data_bytes = (0 if layout is None else len(layout[4]) * sum(layout[3])) + sum(
+            size for _, _, _, size in extras)
         expected_size = _PREAMBLE.size + header_size + data_bytes + _DIGEST
         if info.st_size != expected_size:
             checks.fail("data", f"the header declares {data_bytes} bytes of arrays, so the "
                         f"file should have {expected_size} bytes; it has {info.st_size} "
                         "(truncated or extended)")
-        slots = _read_slots(handle, checks, layout or ([], [], [], [], []),
-                            rmsprop_velocity=inner._declares_slots)
-    return _restore(optimizer, inner, state, layout, slots, loss_scale, path, check_names)
+        slots, values = _read_slots(handle, checks, layout or ([], [], [], [], []),
+                                    rmsprop_velocity=inner._declares_slots, extras=extras)
+    restored = [{"name": name, "dtype": dtype.name, "shape": list(shape), "value": value}
+                for (name, dtype, shape, _), value in zip(extras, values)]
+    return _restore(optimizer, inner, state, layout, slots, loss_scale, path, check_names,
+                    restored)
 
 
-def _restore(optimizer, inner, state, layout, slots, loss_scale, path, check_names):
+def _restore(optimizer, inner, state, layout, slots, loss_scale, path, check_names,
+             extras=()):
+    if extras:
+        # Made in the optimizer's __init__ they can be checked now; made by
+        # its build(), when it is built (_PendingState.adopt).
+        # (A file saved before build holds only those of __init__: all must be there.)
+        problem = _other_variables(extras, inner._checkpoint_state(), built=not state["built"])
+        if problem:
+            _Checks(path).fail("state.optimizer_variables", problem)
     if state["excluded_names"]:
         inner.exclude_from_weight_decay(var_names=state["excluded_names"])
     restored = {"iterations": state["iterations"], "built": state["built"]}
@@ -651,6 +743,8 @@ def _restore(optimizer, inner, state, layout, slots, loss_scale, path, check_nam
                         learning_rate_dtype=state["learning_rate_dtype"],
                         excluded_names=list(state["excluded_names"]))
         pending = _PendingState(path, restored, check_names)
+    if extras:
+        restored["optimizer_variables"] = list(extras)
     inner._restore_checkpoint_state(restored, pending)
     if loss_scale is not None:
         optimizer.step_counter.assign(loss_scale["step_counter"])

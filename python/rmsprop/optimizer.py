@@ -89,8 +89,9 @@ class Optimizer(BaseOptimizer):
       the dtype the optimizer computes that variable in (`compute_dtype`, as
       for RMSprop: float64 variables under the float32 policy are computed in
       float32); `learning_rate` is a NumPy scalar of the rate's dtype.
-    * Checkpoints hold the slots, not the variables of `add_variable`:
-      `save_optimizer` refuses an optimizer that made any.
+    * Checkpoints hold the variables of `add_variable` after the slots;
+      loading checks that the class makes the same ones (name, dtype,
+      shape, in order), in `__init__` or in `build`.
     * A step is all-or-nothing for what the base class checks (gradients,
       the learning rate, writable variables), not for an exception raised
       by your `update_step`: the variables updated before it keep their
@@ -211,7 +212,7 @@ class Optimizer(BaseOptimizer):
             name: its name.
 
         Returns:
-            The new Variable. Checkpoints do not hold it (see the class notes).
+            The new Variable (checkpoints hold it; see the class notes).
         """
         variable = Variable(initializer, shape=shape,
                             dtype=config.floatx() if dtype is None else dtype,
@@ -297,9 +298,18 @@ class Optimizer(BaseOptimizer):
         return rebound
 
     def _checkpoint_state(self):
-        if self._extra_variables:
-            names = [v.name for v in self._extra_variables]
-            raise ValueError(f"Optimizer '{self.name}' has variables made by `add_variable` "
-                             f"({names}), which checkpoints do not hold; keep such state in "
-                             "slots (`add_variable_from_reference`) to save it.")
-        return super()._checkpoint_state()
+        """The base class's state, plus the variables of `add_variable`
+        ("optimizer_variables": name, dtype, shape and value of each)."""
+        state = super()._checkpoint_state()
+        if self._pending_checkpoint is None and self._extra_variables:
+            state = dict(state, optimizer_variables=[
+                {"name": v.name, "dtype": v.dtype, "shape": list(v.shape), "value": v.value}
+                for v in self._extra_variables])
+        return state
+
+    def _restore_checkpoint_state(self, state, pending=None):
+        super()._restore_checkpoint_state(state, pending)
+        if pending is None:         # checked against these by checkpoint.py
+            for variable, entry in zip(self._extra_variables,
+                                       state.get("optimizer_variables", ())):
+                np.copyto(variable.value, entry["value"])

@@ -274,18 +274,6 @@ def test_mistakes_in_a_subclass_get_clear_errors(tmp_path):
     with pytest.raises(NotImplementedError, match="update_step"):
         NoRule(learning_rate=0.1).apply(gradients(1)[0], variables())
 
-    class Counter(SGD):
-        def build(self, variables):
-            super().build(variables)
-            self.count = self.add_variable((), dtype="int64", name="count")
-
-    counted = Counter()
-    counted.build(variables())
-    assert counted.variables[-1] is counted.count
-    with pytest.raises(ValueError, match="add_variable"):
-        rmsprop.save_optimizer(counted, tmp_path / "c.ckpt")
-    assert not (tmp_path / "c.ckpt").exists()
-
 
 def test_slot_initializers_and_config_round_trip():
     class Ones(SGD):
@@ -325,3 +313,99 @@ def test_default_name_is_the_class_name_in_snake_case():
 
     assert SGD().name == "sgd" and MyAdamW().name == "my_adam_w"
     assert SGD(name="mine").name == "mine" and SGD().get_config()["name"] == "sgd"
+
+
+class Counted(SGD):
+    """SGD with variables of its own (`add_variable`): one made in __init__, one
+    in build(), which update_step counts the updates in."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = self.add_variable((2,), initializer="ones", dtype="float64", name="scale")
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self.count = self.add_variable((), dtype="int64", name="count")
+
+    def update_step(self, gradient, variable, learning_rate):
+        super().update_step(gradient, variable, learning_rate)
+        self.assign_add(self.count, 1)
+
+
+def test_add_variable_state_is_listed_last_and_checkpointed(tmp_path):
+    optimizer, trained = Counted(learning_rate=LR, momentum=0.9), variables()
+    steps = gradients(5)
+    for grads in steps[:3]:
+        optimizer.apply(grads, trained)
+    optimizer.scale.assign([2.5, -1.0])
+    assert [v.name for v in optimizer.variables][-4:] == [
+        "w_momentum", "b_momentum", "scale", "count"]
+    assert int(optimizer.count) == 6
+    path = rmsprop.save_optimizer(optimizer, tmp_path / "counted.ckpt")
+    loaded = rmsprop.load_optimizer(path, custom_objects={"Counted": Counted})
+    copies = variables([v.numpy() for v in trained])
+    loaded.build(copies)
+    assert int(loaded.count) == 6 and loaded.count.dtype == "int64"
+    np.testing.assert_array_equal(loaded.scale.numpy(), [2.5, -1.0])
+    for grads in steps[3:]:
+        optimizer.apply(grads, trained)
+        loaded.apply(grads, copies)
+    assert int(loaded.count) == int(optimizer.count) == 10
+    for a, b in zip(trained, copies):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    again = rmsprop.save_optimizer(loaded, tmp_path / "again.ckpt")
+    resaved = rmsprop.load_optimizer(again, custom_objects={"Counted": Counted})
+    resaved.build(variables())
+    assert int(resaved.count) == 10
+
+
+def test_unbuilt_add_variable_state_is_restored_at_load(tmp_path):
+    optimizer = Counted(momentum=0.9)
+    optimizer.scale.assign([0.25, 4.0])
+    path = rmsprop.save_optimizer(optimizer, tmp_path / "unbuilt.ckpt")
+    loaded = rmsprop.load_optimizer(path, custom_objects={"Counted": Counted})
+    np.testing.assert_array_equal(loaded.scale.numpy(), [0.25, 4.0])
+
+    class Plain(SGD):        # makes no variable of its own: the file's cannot go anywhere
+        pass
+
+    with pytest.raises(rmsprop.CheckpointError, match="optimizer_variables.*'scale'"):
+        rmsprop.load_optimizer(path, custom_objects={"Counted": Plain})
+
+
+def test_a_build_that_makes_other_add_variable_state_is_refused(tmp_path):
+    optimizer = Counted(momentum=0.9)
+    optimizer.apply(gradients(1)[0], variables())
+    path = rmsprop.save_optimizer(optimizer, tmp_path / "counted.ckpt")
+
+    class Renamed(Counted):
+        def build(self, variables):
+            rmsprop.Optimizer.build(self, variables)
+            self.momentums = self.add_optimizer_variables(variables, "momentum")
+            self.count = self.add_variable((), dtype="int32", name="count")
+
+    loaded = rmsprop.load_optimizer(path, custom_objects={"Counted": Renamed})
+    with pytest.raises(ValueError, match="int64.*int32|int32.*int64"):
+        loaded.build(variables())
+    assert not loaded.built
+
+
+def test_a_file_of_another_class_cannot_carry_optimizer_variables(tmp_path):
+    from test_checkpoint_format import craft, split
+
+    optimizer = rmsprop.RMSprop()
+    optimizer.apply(gradients(1)[0], variables())
+    header, data = split(rmsprop.save_optimizer(optimizer, tmp_path / "r.ckpt"))
+    header["state"]["optimizer_variables"] = [{"name": "x", "dtype": "int64", "shape": []}]
+    path = craft(tmp_path / "bad.ckpt", header, data + bytes(8))
+    with pytest.raises(rmsprop.CheckpointError, match="optimizer_variables.*RMSprop"):
+        rmsprop.load_optimizer(path)
+    optimizer = Counted(momentum=0.9)
+    optimizer.apply(gradients(1)[0], variables())
+    header, data = split(rmsprop.save_optimizer(optimizer, tmp_path / "c.ckpt"))
+    header["state"]["optimizer_variables"][1]["dtype"] = "object"
+    path = craft(tmp_path / "bad2.ckpt", header, data)
+    with pytest.raises(rmsprop.CheckpointError, match="dtype"):
+        rmsprop.load_optimizer(path, custom_objects={"Counted": Counted})
