@@ -27,18 +27,25 @@ from .variable import Variable
 # the values it returned, to name them instead of sending them again.
 _step_numbers = itertools.count(1)
 
-# A sum of floats is finite exactly when every element is, unless the sum of
-# finite values overflows: only then is each element looked at. (Axis None,
-# positionally: every element of an n-d array, without keyword costs.)
+# A sum of squares of floats is finite exactly when every element is (no
+# cancellation: squares are >= 0 or NaN), unless finite squares overflow:
+# only then is each element looked at. A 1-d array up to `_DOT_MAX` elements
+# takes `ndarray.dot` (one C call); others np.add.reduce over every element
+# (axis None, positionally), which has no BLAS threads behind it.
+_DOT_MAX = 4096
 _add_reduce = np.add.reduce
 
 
 def non_finite(array) -> bool:
     """True for a float array holding NaN or +-Inf (None and integer arrays:
     False; R finds NA in integers itself)."""
-    return (array is not None and array.dtype.kind == "f"
-            and not math.isfinite(_add_reduce(array, None))
-            and not np.isfinite(array).all())
+    if array is None or array.dtype.kind != "f":
+        return False
+    if array.ndim == 1 and array.size <= _DOT_MAX:
+        total = array.dot(array)
+    else:
+        total = _add_reduce(array, None)
+    return not math.isfinite(total) and not np.isfinite(array).all()
 
 
 # NumPy's floating-point error state, set to "ignore" around R's steps. In
@@ -118,6 +125,15 @@ class ValueTrainer:
                     raise ValueError(f"Result vector {index + 1} has shape {out.shape}, dtype "
                                      f"{out.dtype}; expected {variable.shape}, float64.")
                 _writable(out)[...] = variable.value
+                if non_finite(out):
+                    bad.append(index)
+            elif not variable.size:
+                out = np.zeros(variable.shape)        # nothing to write
+            elif variable.size == pack.size and variable.ndim == 1:
+                # the only short result (the usual single small parameter)
+                writable_pack[...] = variable.value
+                out = pack
+                offset = pack.size
             else:
                 # R's layout (column-major), in the shared vector of short results.
                 end = offset + variable.size
@@ -127,12 +143,16 @@ class ValueTrainer:
                 writable_pack[offset:end].reshape(variable.shape, order="F")[...] = variable.value
                 out = pack[offset:end].reshape(variable.shape, order="F")
                 offset = end
-            if non_finite(out):
-                bad.append(index)
             last.append(out)
-        if pack is not None and offset != pack.size:
-            raise ValueError(f"The vector of short results has {pack.size} elements; "
-                             f"{offset} were written.")
+        if pack is not None:
+            if offset != pack.size:
+                raise ValueError(f"The vector of short results has {pack.size} elements; "
+                                 f"{offset} were written.")
+            # the short results are checked at once, one by one only when needed
+            if non_finite(pack):
+                bad.extend(index for index, out in enumerate(last)
+                           if outs[index] is None and non_finite(out))
+                bad.sort()
         self.last = last
         self.last_non_finite = bad
         self.step_number = step_number
