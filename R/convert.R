@@ -155,8 +155,17 @@ r_words <- c("\\bTrue\\b" = "TRUE", "\\bFalse\\b" = "FALSE", "\\bNone\\b" = "NUL
              "\\bcheck_names=FALSE\\b" = "check_names = FALSE",
              "with `names`" = "as list names")
 
+# ... and Python's shapes and lists of names: "shape (3,)" as "length 3",
+# "shape (2, 3)" as "dim c(2, 3)", "['a', 'b']" as c("a", "b").
 r_wording <- function(text) {
   for (word in names(r_words)) text <- gsub(word, r_words[[word]], text)
+  text <- gsub("\\bshape \\((\\d+),\\)", "length \\1", text)
+  text <- gsub("\\bshape \\((\\d+(, \\d+)+)\\)", "dim c(\\1)", text)
+  text <- gsub("\\bshape \\(\\)", "length 1 (a scalar)", text)
+  lists <- gregexpr("\\['[^']*'(, '[^']*')*\\]", text, perl = TRUE)
+  regmatches(text, lists) <- lapply(regmatches(text, lists), function(found) {
+    paste0("c(", gsub("'", "\"", substr(found, 2L, nchar(found) - 1L), fixed = TRUE), ")")
+  })
   text
 }
 

@@ -108,11 +108,14 @@ test_that("a changed structure between calls is a clear error", {
   opt <- optimizer_rmsprop()
   optimizer_apply(opt, list(w = c(1, 1), b = 1), list(w = c(1, 2), b = 0))
   expect_error(optimizer_apply(opt, list(w = c(1, 1)), list(w = c(1, 2))), "2 parameters")
+  # (shapes as R says them, not as Python tuples)
   expect_error(optimizer_apply(opt, list(w = c(1, 1, 1), b = 1), list(w = c(1, 2, 3), b = 0)),
-               "shape")
+               "Parameter 1 ('w') has length 3; the optimizer was first used with length 2.",
+               fixed = TRUE)
   expect_error(optimizer_apply(opt, list(w = matrix(1, 2, 1), b = 1),
                                list(w = matrix(1, 2, 1), b = 0)),
-               "shape")
+               "Parameter 1 ('w') has dim c(2, 1); the optimizer was first used with length 2.",
+               fixed = TRUE)
   e <- tryCatch(optimizer_apply(opt, list(w = 1), list(w = 1)), error = identity)
   expect_s3_class(e, "rmsprop_engine_error")
   expect_false(grepl("py_last_error|Traceback", conditionMessage(e)))
