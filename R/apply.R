@@ -36,6 +36,11 @@
 #' An optimizer loaded with [load_optimizer()] takes up its saved state at
 #' the first call.
 #'
+#' The optimizer's R object keeps a reference to the last result: passed
+#' back unchanged (`identical()`), it is not converted and sent to the
+#' engine again. Long results are vectors the engine wrote during the call;
+#' like every result, they never change afterwards.
+#'
 #' @param optimizer An optimizer from [optimizer_rmsprop()] or
 #'   [optimizer_loss_scale()] (or [load_optimizer()]), not built on engine
 #'   variables.
