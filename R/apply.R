@@ -354,6 +354,9 @@ apply_without_gradients <- function(call_engine, keys, gradients) {
     call_engine()
   })
   if (inherits(result, "python.builtin.BaseException")) return(result)
+  # optimizer_apply() sends the values again and warns then
+  if (inherits(result, "python.builtin.tuple") &&
+      identical(reticulate::py_to_r(result), list("stale"))) return(result)
   missing <- keys[vapply(gradients, is.null, logical(1))]
   warning(sprintf("Gradients do not exist for %s %s; %s left unchanged this step.",
                   if (length(missing) == 1L) "parameter" else "parameters",

@@ -265,6 +265,28 @@ test_that("each step starts from the values passed, whatever happened in between
   expect_error(optimizer_apply(mine, stats::setNames(g, c("w", "bias")), renamed), NA)
 })
 
+test_that("a missing gradient warns once when the values must be sent again", {
+  skip_if_no_engine()
+  p <- list(w = rnorm(100), b = c(1, 2))
+  g <- list(w = rnorm(100), b = c(0.5, 0.5))
+  opt <- optimizer_rmsprop(learning_rate = 0.1)
+  p1 <- optimizer_apply(opt, g, p)
+  # a step through the Python interface in between: the engine no longer
+  # holds p1, so optimizer_apply() sends it
+  rmsprop:::engine()$apply_to_values(opt, unname(g), unname(p1))
+  messages <- character()
+  withCallingHandlers(
+    p2 <- optimizer_apply(opt, list(w = g$w, b = NULL), p1),
+    warning = function(w) {
+      messages <<- c(messages, conditionMessage(w))
+      invokeRestart("muffleWarning")
+    })
+  expect_identical(messages,
+                   "Gradients do not exist for parameter 'b'; it is left unchanged this step.")
+  expect_identical(p2$b, p1$b)
+  expect_identical(opt$iterations, 3L)
+})
+
 test_that("a changed structure is still refused after steps on the same values", {
   skip_if_no_engine()
   opt <- optimizer_rmsprop()
