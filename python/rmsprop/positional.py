@@ -12,7 +12,6 @@ bound method `apply_for_r` (fetched once by R's `init_engine()`), and the
 one behind the module functions `apply_to_values` and `finalized_values`.
 """
 
-import itertools
 import math
 import threading
 import weakref
@@ -22,10 +21,6 @@ import numpy as np
 
 from .checks import argument_error
 from .variable import Variable
-
-# Every step through `Trainers` gets a new number; R keeps the last one with
-# the values it returned, to name them instead of sending them again.
-_step_numbers = itertools.count(1)
 
 # A sum of squares of floats is finite exactly when every element is (no
 # cancellation: squares are >= 0 or NaN), unless finite squares overflow:
@@ -337,8 +332,8 @@ def apply_to_values(optimizer, grads, values, dtype="float64", names=None, copy=
     `optimizer_apply()` gives unnamed parameters, so that a checkpoint of an
     unnamed run resumes in either language.
     With `copy=False` float64 results are read-only views of the optimizer's
-    storage, valid until its next step: for callers that convert them at once
-    (R's optimizer_apply), which saves a copy of every parameter.
+    storage, valid until its next step: for callers that convert them at once,
+    which saves a copy of every parameter.
     The first call builds the optimizer on new Variables of `dtype`; later calls
     must pass values of the same count and shapes, in the same order.
     """
