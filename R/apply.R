@@ -183,7 +183,7 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
     reticulate::py_call(engine_step, optimizer, gradients, values, dtype, keys, outs,
                         if (again) last$step else 0L, step, check_grads)
   }
-  result <- if (any_null) apply_without_gradients(call_engine, keys, gradients) else call_engine()
+  result <- if (any_null) without_python_warnings(call_engine) else call_engine()
   bad <- NULL
   if (!inherits(result, "python.builtin.NoneType")) {
     if (inherits(result, "python.builtin.BaseException")) engine_abort(result)
@@ -201,6 +201,8 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
       non_finite_error(what, labels, i, if (what == "params") param_list[[i]] else grad_list[[i]])
     }
   }
+  # (once the step is done: not for a step refused or sent again)
+  if (any_null) warn_missing_gradients(keys, gradients)
   out <- vector("list", n)
   pack <- outs[[n + 1L]]
   offset <- 0L
@@ -347,23 +349,21 @@ shape_error <- function(p, g, label) {
 
 # Some gradients are NULL: the engine's Python warning (printed on stderr) is
 # replaced by an R warning.
-apply_without_gradients <- function(call_engine, keys, gradients) {
+without_python_warnings <- function(call_engine) {
   warnings <- reticulate::import("warnings", convert = FALSE)
-  result <- with(warnings$catch_warnings(), {
+  with(warnings$catch_warnings(), {
     warnings$simplefilter("ignore")
     call_engine()
   })
-  if (inherits(result, "python.builtin.BaseException")) return(result)
-  # optimizer_apply() sends the values again and warns then
-  if (inherits(result, "python.builtin.tuple") &&
-      identical(reticulate::py_to_r(result), list("stale"))) return(result)
+}
+
+warn_missing_gradients <- function(keys, gradients) {
   missing <- keys[vapply(gradients, is.null, logical(1))]
   warning(sprintf("Gradients do not exist for %s %s; %s left unchanged this step.",
                   if (length(missing) == 1L) "parameter" else "parameters",
                   paste0("'", missing, "'", collapse = ", "),
                   if (length(missing) == 1L) "it is" else "they are"),
           call. = FALSE)
-  result
 }
 
 # Whether `optimizer` trains values for optimizer_apply() (rather than

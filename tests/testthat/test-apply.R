@@ -87,6 +87,19 @@ test_that("NULL gradients leave their parameter unchanged", {
                                   error = identity))
   expect_s3_class(e, "rmsprop_engine_error")
   expect_match(conditionMessage(e), "No gradients")
+  # A step refused for a non-finite gradient: the error only, too.
+  expect_no_warning(e <- tryCatch(optimizer_apply(opt, list(a = NaN, b = NULL), out),
+                                  error = identity))
+  expect_match(conditionMessage(e), "grads$a contains NaN at [1]", fixed = TRUE)
+  # Values sent again (another step came in between): one warning.
+  rmsprop:::engine()$apply_to_values(opt, list(array(1), array(1)), list(array(1), array(2)))
+  w <- character()
+  withCallingHandlers(optimizer_apply(opt, list(a = 1, b = NULL), out),
+                      warning = function(c) {
+                        w <<- c(w, conditionMessage(c))
+                        invokeRestart("muffleWarning")
+                      })
+  expect_length(w, 1L)
 })
 
 test_that("dtype = 'float32' reproduces float32 arithmetic", {
