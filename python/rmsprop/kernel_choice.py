@@ -181,9 +181,13 @@ def fused_rmsprop(params, grads, velocity, average_grad, momentum_slot,
     if _fused is None or active_kernel() != "compiled":
         return False
     extra = {} if fused is None else fused._asdict()
+    # The kernel splits an update only from two threads' worth of elements
+    # on; below that, skip reading the setting (the environment and the
+    # affinity mask cost a small step a few microseconds).
+    threads = num_threads() if velocity.size >= 2 * _fused.MIN_PER_THREAD else 1
     try:
         _fused.rmsprop(params, grads, velocity, average_grad, momentum_slot,
-                       lr, rho, one_minus_rho, epsilon, momentum, num_threads(), **extra)
+                       lr, rho, one_minus_rho, epsilon, momentum, threads, **extra)
     except TypeError:
         # An array of another dtype or layout: found while checking the
         # arrays, before anything was written.
