@@ -12,6 +12,7 @@ Keras-style `update_step` per variable (`optimizer.Optimizer`).
 
 import functools
 import inspect
+import math
 import operator
 import os
 import re
@@ -299,9 +300,16 @@ class BaseOptimizer:
         value = rate()
         if isinstance(value, np.ndarray) and value.ndim == 0:
             value = value[()]
+        # The rule for a numeric rate (the constructor's): a NaN, infinite or
+        # negative rate would change every parameter without a word. (This
+        # runs while the step is planned, before anything changes.)
         if not is_real_number(value):
-            raise TypeError("The `learning_rate` callable must return a number; "
-                            f"it returned {describe(value)}.")
+            raise argument_error(TypeError, "learning_rate", "a callable returning a number",
+                                 value, ", which the callable returned")
+        if not (math.isfinite(value) and value >= 0):
+            raise argument_error(ValueError, "learning_rate",
+                                 "a callable returning a finite number >= 0", value,
+                                 ", which the callable returned")
         return value
 
     def _raw_iterations(self):

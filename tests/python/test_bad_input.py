@@ -179,6 +179,23 @@ def test_callable_returning_non_number_is_reported():
     assert optimizer.iterations == 0
 
 
+@pytest.mark.parametrize("returned, words", [
+    (-1.0, "got -1.0"), (math.nan, "got nan"), (np.float32(math.inf), "got inf")])
+def test_callable_returning_a_bad_rate_is_refused_before_any_change(returned, words):
+    # the constructor's rule for a numeric rate (a finite number >= 0), also
+    # when the callable is read again for weight decay
+    reads = iter([0.01, returned])
+    optimizer = rmsprop.RMSprop(learning_rate=lambda: next(reads), weight_decay=0.1)
+    var = rmsprop.Variable([1.0, 2.0])
+    with pytest.raises(ValueError) as info:
+        optimizer.apply([np.ones(2, dtype="float32")], [var])
+    message = str(info.value)
+    assert message.startswith("`learning_rate` must be a callable returning a finite number "
+                              ">= 0; ") and words in message
+    np.testing.assert_array_equal(var.numpy(), [1.0, 2.0])
+    assert optimizer.iterations == 0
+
+
 def test_loss_scale_optimizer_rejects_base_arguments():
     for key, value in [("learning_rate", 0.1), ("clipnorm", 1.0), ("use_ema", True),
                        ("gradient_accumulation_steps", 2), ("loss_scale_factor", 2.0)]:
