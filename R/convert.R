@@ -151,6 +151,7 @@ r_argument_message <- function(e, values) {
 r_words <- c("\\bTrue\\b" = "TRUE", "\\bFalse\\b" = "FALSE", "\\bNone\\b" = "NULL",
              "\\ba LearningRateSchedule\\b" = "a schedule",
              "\\ba callable taking no arguments\\b" = "a function",
+             "\\ba callable returning\\b" = "a function returning",
              "\\brmsprop\\.RMSprop\\b" = "optimizer_rmsprop()",
              "\\bcheck_names=FALSE\\b" = "check_names = FALSE",
              "with `names`" = "as list names")

@@ -305,11 +305,11 @@ class BaseOptimizer:
         # runs while the step is planned, before anything changes.)
         if not is_real_number(value):
             raise argument_error(TypeError, "learning_rate", "a callable returning a number",
-                                 value, ", which the callable returned")
+                                 value, ", which it returned")
         if not (math.isfinite(value) and value >= 0):
             raise argument_error(ValueError, "learning_rate",
                                  "a callable returning a finite number >= 0", value,
-                                 ", which the callable returned")
+                                 ", which it returned")
         return value
 
     def _raw_iterations(self):

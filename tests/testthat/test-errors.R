@@ -105,6 +105,17 @@ test_that("errors only the engine detects come back as clean R errors", {
   expect_null(conditionCall(e))
 })
 
+test_that("a learning-rate function returning a bad rate is refused before the step", {
+  skip_if_no_engine()
+  opt <- optimizer_rmsprop(learning_rate = function() NA)
+  e <- tryCatch(optimizer_apply(opt, c(1, 2), c(1, 2)), error = identity)
+  expect_s3_class(e, "rmsprop_argument_error")
+  expect_identical(conditionMessage(e), paste(
+    "`learning_rate` must be a function returning a finite number >= 0;",
+    "got NA, which it returned."))
+  expect_identical(opt$iterations, 0L)
+})
+
 test_that("checkpoint functions reject bad input", {
   skip_if_no_engine()
   expect_error(save_optimizer(1, tempfile()), "optimizer")
