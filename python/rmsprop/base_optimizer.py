@@ -300,15 +300,30 @@ class BaseOptimizer:
         value = rate()
         if isinstance(value, np.ndarray) and value.ndim == 0:
             value = value[()]
-        # The rule for a numeric rate (the constructor's): a NaN, infinite or
-        # negative rate would change every parameter without a word. (This
-        # runs while the step is planned, before anything changes.)
         if not is_real_number(value):
             raise argument_error(TypeError, "learning_rate", "a callable returning a number",
                                  value, ", which it returned")
-        if not (math.isfinite(value) and value >= 0):
+        return value
+
+    def _step_learning_rate(self):
+        """The rate a step uses (`_read_learning_rate`), checked as a numeric
+        rate is (the constructor's rule): a NaN, infinite or negative value
+        from a callable or a schedule (a user's, or an R function of the
+        step) would change every parameter without a word. Read while the
+        step is planned, before anything changes."""
+        value = self._read_learning_rate()
+        rate = self._learning_rate
+        if isinstance(rate, Variable):
+            return value
+        number = value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
+        if is_real_number(number) and not (math.isfinite(number) and number >= 0):
+            if isinstance(rate, schedules.LearningRateSchedule):
+                raise argument_error(ValueError, "learning_rate",
+                                     "a LearningRateSchedule returning a finite number >= 0",
+                                     number, f", which it returned at step "
+                                     f"{self._raw_iterations()}")
             raise argument_error(ValueError, "learning_rate",
-                                 "a callable returning a finite number >= 0", value,
+                                 "a callable returning a finite number >= 0", number,
                                  ", which it returned")
         return value
 
@@ -719,16 +734,16 @@ class BaseOptimizer:
             rate = self._learning_rate
             if self.weight_decay is not None:
                 if isinstance(rate, (Variable, schedules.LearningRateSchedule)):
-                    learning_rate = self._read_learning_rate()
+                    learning_rate = self._step_learning_rate()
                     decay_rates = [learning_rate] * len(grads)
                 else:
                     # Keras reads a callable rate once per decayed variable,
                     # then once for the update.
-                    decay_rates = [self._read_learning_rate()
+                    decay_rates = [self._step_learning_rate()
                                    if grad is not None and decays else None
                                    for grad, decays in zip(grads, self._decays)]
             if learning_rate is None:
-                learning_rate = self._read_learning_rate()
+                learning_rate = self._step_learning_rate()
         ema_overwrite = (self.use_ema and self.ema_overwrite_frequency is not None
                          and (iterations + 1) % self.ema_overwrite_frequency == 0)
         if is_update_step or ema_overwrite:

@@ -196,6 +196,29 @@ def test_callable_returning_a_bad_rate_is_refused_before_any_change(returned, wo
     assert optimizer.iterations == 0
 
 
+@pytest.mark.parametrize("returned", [-0.5, math.nan, np.float32(-math.inf)])
+def test_schedule_returning_a_bad_rate_is_refused_before_any_change(returned):
+    class Bad(schedules.LearningRateSchedule):
+        def __call__(self, step):
+            return returned
+
+        def get_config(self):
+            return {}
+
+    optimizer = rmsprop.RMSprop(learning_rate=Bad())
+    var = rmsprop.Variable([1.0, 2.0])
+    with pytest.raises(ValueError) as info:
+        optimizer.apply([np.ones(2, dtype="float32")], [var])
+    assert str(info.value).startswith("`learning_rate` must be a LearningRateSchedule "
+                                      "returning a finite number >= 0; got ")
+    assert str(info.value).endswith(", which it returned at step 0.")
+    np.testing.assert_array_equal(var.numpy(), [1.0, 2.0])
+    assert optimizer.iterations == 0
+    # reading the rate (and printing the optimizer) still shows it
+    assert "learning_rate=" in repr(optimizer)
+    assert optimizer.learning_rate == returned or math.isnan(optimizer.learning_rate)
+
+
 def test_loss_scale_optimizer_rejects_base_arguments():
     for key, value in [("learning_rate", 0.1), ("clipnorm", 1.0), ("use_ema", True),
                        ("gradient_accumulation_steps", 2), ("loss_scale_factor", 2.0)]:

@@ -114,6 +114,12 @@ test_that("a learning-rate function returning a bad rate is refused before the s
     "`learning_rate` must be a function returning a finite number >= 0;",
     "got NA, which it returned."))
   expect_identical(opt$iterations, 0L)
+  sched <- optimizer_rmsprop(learning_rate = learning_rate_schedule(function(step) -0.1))
+  e <- tryCatch(optimizer_apply(sched, c(1, 2), c(1, 2)), error = identity)
+  expect_identical(conditionMessage(e), paste(
+    "`learning_rate` must be a schedule returning a finite number >= 0;",
+    "got -0.1, which it returned at step 0."))
+  expect_identical(sched$iterations, 0L)
 })
 
 test_that("checkpoint functions reject bad input", {
