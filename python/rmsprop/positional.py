@@ -295,9 +295,16 @@ class Trainers:
                             return ("params", index + 1)
                         if check_grads and non_finite(grad):
                             return ("grads", index + 1)
+                    outs = list(outs)
+                    # Each result vector must be R's memory (reticulate's
+                    # zero-copy view); a copy would lose the results.
+                    for out in outs:
+                        if out is not None and out.flags.owndata:
+                            raise RuntimeError("reticulate passed a copy of a result vector, "
+                                               "not R's memory; the results would be lost "
+                                               "(the optimizer was not changed).")
                     trainer = self._step(optimizer, grads, values, dtype, names,
                                          "optimizer_apply()")
-                    outs = list(outs)
                     bad = trainer.write_for_r(outs[:-1], outs[-1], step)
                     if bad:
                         return ("results", [i + 1 for i in bad])

@@ -208,7 +208,7 @@ def test_finalized_values_without_ema_are_the_current_values():
 def _r_vector(*shape):
     """What reticulate hands Python for a fresh R double array: a read-only,
     column-major view of memory the caller may write."""
-    array = np.zeros(shape, order="F")
+    array = np.zeros(shape, order="F")[...]      # a view: memory owned elsewhere
     array.flags.writeable = False
     return array
 

@@ -331,3 +331,23 @@ def test_a_loss_scale_optimizer_from_two_threads_counts_every_step():
     assert optimizer.iterations == 200
     assert float(optimizer.dynamic_scale.value) == 2.0 * 2 ** (200 // 7)
     assert int(optimizer.step_counter.value) == 200 % 7
+
+
+def test_r_bridge_refuses_result_vectors_that_are_not_views():
+    # apply_for_r writes results into R's memory through reticulate's
+    # read-only views; an array that owns its data (a copy) would keep them
+    from rmsprop.positional import TRAINERS
+    optimizer = rmsprop.RMSprop(learning_rate=0.1)
+    copy = np.zeros((100,))
+    copy.flags.writeable = False
+    error = TRAINERS.apply_for_r(optimizer, [np.ones((100,))], [np.ones((100,))], "float64",
+                                 "w", [copy, None], 0, 1, True)
+    assert isinstance(error, RuntimeError) and "copy of a result vector" in str(error)
+    assert not optimizer.built and TRAINERS.trainer(optimizer) is None
+    # a view of memory owned elsewhere (as reticulate's of R's vector) is written
+    owner = np.zeros((100,))
+    view = owner[:]
+    view.flags.writeable = False
+    assert TRAINERS.apply_for_r(optimizer, [np.ones((100,))], [np.ones((100,))], "float64",
+                                "w", [view, None], 0, 2, True) is None
+    assert owner[0] != 0
