@@ -458,6 +458,24 @@ class BaseOptimizer:
             self._learning_rate._recast(np.float64)
         self.built = True
 
+    def _state_before_build(self):
+        """What `_unbuild` needs to undo the build about to happen."""
+        rate = self._learning_rate
+        rate_dtype = rate.value.dtype if isinstance(rate, LearningRateVariable) else None
+        return self._pending_checkpoint, rate_dtype
+
+    def _unbuild(self, before) -> None:
+        """Put the optimizer back as it was before its build (`before`, from
+        `_state_before_build`): for R's `optimizer_apply()` and
+        `apply_to_values`, whose first call builds the optimizer and must
+        change nothing when its step is then refused. The next build makes
+        storage and slots anew; a loaded checkpoint is pending again."""
+        pending, rate_dtype = before
+        self.built = False
+        self._pending_checkpoint = pending
+        if rate_dtype is not None and self._learning_rate.value.dtype != rate_dtype:
+            self._learning_rate._recast(rate_dtype)
+
     def _adopt_pending_checkpoint(self):
         """Hand a loaded checkpoint's state to the optimizer just built: after
         the outermost `build` returns (see `_adopting`), when a subclass's

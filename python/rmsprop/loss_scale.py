@@ -152,6 +152,12 @@ class LossScaleOptimizer:
     def build(self, variables, compute_dtype=None):
         self.inner_optimizer.build(variables, compute_dtype=compute_dtype)
 
+    def _state_before_build(self):
+        return self.inner_optimizer._state_before_build()
+
+    def _unbuild(self, before) -> None:
+        self.inner_optimizer._unbuild(before)
+
     def scale_loss(self, loss):
         """The loss multiplied by the current scale (differentiate this one)."""
         return loss * self.dynamic_scale.value[()]

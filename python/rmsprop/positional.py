@@ -208,6 +208,7 @@ class Trainers:
                     # The caller picked `dtype` for the arithmetic too (R
                     # computes in float64 by default), so the updates run in
                     # it rather than in floatx.
+                    before = optimizer._state_before_build()
                     optimizer.build(trainer.variables, compute_dtype=dtype)
                     self._by_optimizer[optimizer] = trainer
             else:
@@ -215,7 +216,16 @@ class Trainers:
             # Whatever R kept of an earlier step no longer names these values.
             trainer.step_number = 0
             trainer.last = None
-            optimizer.apply(grads, trainer.variables)
+            try:
+                optimizer.apply(grads, trainer.variables)
+            except Exception:
+                if first:
+                    # A refused first step leaves the optimizer unbuilt, as
+                    # it was: the next call may bring another structure.
+                    with self._lock:
+                        del self._by_optimizer[optimizer]
+                    optimizer._unbuild(before)
+                raise
         return trainer
 
     def apply(self, optimizer, grads: Sequence, values: Sequence, dtype="float64",

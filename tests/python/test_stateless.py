@@ -177,6 +177,36 @@ def test_apply_to_values_names_of_wrong_length():
     assert [o.shape for o in out] == [(2,), (3,)]
 
 
+@pytest.mark.parametrize("wrap", [False, True])
+def test_a_refused_first_call_leaves_the_optimizer_as_it_was(tmp_path, wrap):
+    # The first call builds the optimizer, then its step is refused (a
+    # gradient of the wrong shape): nothing may remain of that call, so the
+    # next one may bring another structure, and a loaded checkpoint is still
+    # taken up by the call that succeeds.
+    def make():
+        inner = rmsprop.RMSprop(learning_rate=0.1)
+        return rmsprop.LossScaleOptimizer(inner) if wrap else inner
+
+    saved = make()
+    rmsprop.apply_to_values(saved, [np.full(3, 0.5)], [np.zeros(3)])
+    path = rmsprop.save_optimizer(saved, tmp_path / "opt.rmsprop")
+    for optimizer in (make(), rmsprop.load_optimizer(path)):
+        rate = getattr(optimizer, "inner_optimizer", optimizer).learning_rate
+        before_rate = rate.value.dtype
+        before_iterations = int(optimizer.iterations.numpy())
+        with pytest.raises(ValueError):
+            rmsprop.apply_to_values(optimizer, [np.ones(2), np.ones(3)],
+                                    [np.zeros(2), np.zeros(4)])
+        assert not optimizer.built
+        assert rate.value.dtype == before_rate      # not left recast to float64
+        assert int(optimizer.iterations.numpy()) == before_iterations
+        out = rmsprop.apply_to_values(optimizer, [np.full(3, 0.5)], [np.zeros(3)])
+        expected = make() if before_iterations == 0 else rmsprop.load_optimizer(path)
+        np.testing.assert_array_equal(
+            out[0], rmsprop.apply_to_values(expected, [np.full(3, 0.5)], [np.zeros(3)])[0])
+        assert int(optimizer.iterations.numpy()) == before_iterations + 1
+
+
 def test_finalized_values_are_the_moving_averages_and_change_nothing():
     optimizer = rmsprop.RMSprop(learning_rate=0.1, use_ema=True, ema_momentum=0.5)
     values = [np.array([1.0, 2.0]), np.array(3.0)]

@@ -311,3 +311,13 @@ test_that("a changed structure is still refused after steps on the same values",
   expect_identical(opt$iterations, 1L)
   expect_identical(length(optimizer_apply(opt, list(w = rep(1, 100)), p)$w), 100L)
 })
+
+test_that("a refused first call leaves the optimizer unbuilt, ready for any structure", {
+  skip_if_no_engine()
+  opt <- optimizer_rmsprop(learning_rate = function() NA)
+  expect_error(optimizer_apply(opt, c(1, 2), c(1, 2)), class = "rmsprop_argument_error")
+  expect_false(opt$built)
+  opt$learning_rate <- 0.1
+  expect_identical(optimizer_apply(opt, c(1, 2, 3), c(1, 2, 3)),
+                   optimizer_apply(optimizer_rmsprop(0.1), c(1, 2, 3), c(1, 2, 3)))
+})
