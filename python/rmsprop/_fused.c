@@ -271,16 +271,23 @@ static int run_job(const Job *job, Py_ssize_t total, int threads)
 /* ------------------------------------------------------------------------ */
 /* Arguments */
 
+/* A buffer format past its byte-order prefix when that prefix means native
+ * order; unchanged otherwise (a non-native prefix then matches no format). */
+static const char *skip_native_order(const char *f)
+{
+    if (*f == '@' || *f == '=') return f + 1;
+#if PY_LITTLE_ENDIAN
+    if (*f == '<') return f + 1;
+#else
+    if (*f == '>' || *f == '!') return f + 1;
+#endif
+    return f;
+}
+
 /* 1 for float64, 0 for float32, -1 for anything else (native byte order). */
 static int dtype_code(const Py_buffer *view)
 {
-    const char *f = view->format ? view->format : "B";
-    if (*f == '@' || *f == '=') f++;
-#if PY_LITTLE_ENDIAN
-    else if (*f == '<') f++;
-#else
-    else if (*f == '>' || *f == '!') f++;
-#endif
+    const char *f = skip_native_order(view->format ? view->format : "B");
     if (strcmp(f, "f") == 0 && view->itemsize == 4) return 0;
     if (strcmp(f, "d") == 0 && view->itemsize == 8) return 1;
     return -1;
@@ -515,12 +522,7 @@ done:
 static int numeric_format(const char *f)
 {
     if (f == NULL) return 1;            /* "B", unsigned bytes */
-    if (*f == '@' || *f == '=') f++;
-#if PY_LITTLE_ENDIAN
-    else if (*f == '<') f++;
-#else
-    else if (*f == '>' || *f == '!') f++;
-#endif
+    f = skip_native_order(f);
     return f[0] != '\0' && f[1] == '\0' && strchr("efdbBhHiIlLqQnN", f[0]) != NULL;
 }
 
