@@ -23,7 +23,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from . import config, kernels, schedules, steps
+from . import config, kernel_choice, kernels, schedules, steps
 from .checks import (argument_error, check_bool, check_float, check_int, check_name, describe,
                      is_real_number)
 from .flat_state import FlatStorage
@@ -48,6 +48,7 @@ class _StepPlan(NamedTuple):
     learning_rate: Optional[object]  # the rate of the update (update steps)
     decay_rates: Optional[list]      # by position, the rate weight decay uses
     ema_overwrite: bool              # the EMA overwrites the variables this step
+    compiled: bool                   # the step runs the compiled kernel
 
 
 def _dtype_names(dtypes):
@@ -555,9 +556,11 @@ class BaseOptimizer:
         counter).
         """
         with self._lock:
-            by_position = self._gradients_by_position(grads, trainable_variables)
+            # The kernel setting, read once: the whole step runs on one kernel.
+            compiled = kernel_choice.compiled_active()
+            by_position = self._gradients_by_position(grads, trainable_variables, compiled)
             if by_position is not None:
-                self._apply_checked(by_position)
+                self._apply_checked(by_position, compiled)
 
     def _apply_unscaled(self, grads, trainable_variables, loss_scale, finite_flags):
         """The hook of `LossScaleOptimizer`: check `grads` as `apply` does; when
@@ -566,17 +569,20 @@ class BaseOptimizer:
         there are no gradients at all: nothing to do).
         `finite_flags` is a bool scratch buffer of `kernels.CHUNK` elements."""
         with self._lock:
-            by_position = self._gradients_by_position(grads, trainable_variables)
+            compiled = kernel_choice.compiled_active()      # once per step, as `apply`
+            by_position = self._gradients_by_position(grads, trainable_variables, compiled)
             if by_position is None:
                 return None
             for grad in by_position:
                 if grad is not None and not kernels.all_finite(grad, finite_flags):
                     return False
-            self._apply_checked(by_position, loss_scale)
+            self._apply_checked(by_position, compiled, loss_scale)
             return True
 
-    def _gradients_by_position(self, grads, trainable_variables):
+    def _gradients_by_position(self, grads, trainable_variables, compiled):
         """Build if needed, check, and lay out `grads` by variable position (None = no gradient).
+        `compiled`: the step runs the compiled kernel (its survey checks the
+        usual case in one pass).
 
         Returns None for no gradients at all: Keras' `apply([])` is a no-op.
         """
@@ -610,9 +616,10 @@ class BaseOptimizer:
         if type(positions) is range:
             # The common case, checked in bulk: in one compiled pass, else
             # with C-level callables (see `_plain_gradients`).
-            surveyed = self._storage.surveyed(grads, self._param_override)
-            if surveyed is not None:
-                return surveyed
+            if compiled:
+                surveyed = self._storage.surveyed(grads, self._param_override)
+                if surveyed is not None:
+                    return surveyed
             if self._plain_gradients(grads):
                 return grads
         by_position = [None] * len(self._trainable_variables)
@@ -671,15 +678,16 @@ class BaseOptimizer:
                              f"{array.shape}, but the variable has shape {self._shapes[index]}.")
         return array
 
-    def _apply_checked(self, grads, loss_scale=None):
+    def _apply_checked(self, grads, compiled, loss_scale=None):
         """One step in Keras' order; `grads[i]` is the checked gradient of
-        variable i, or None. `loss_scale`: the dynamic scale of a wrapping
-        LossScaleOptimizer, to divide the gradients by first.
+        variable i, or None. `compiled`: the step runs the compiled kernel.
+        `loss_scale`: the dynamic scale of a wrapping LossScaleOptimizer, to
+        divide the gradients by first.
 
         Everything that can fail is done first (`_plan_step`); only then does
         anything the caller can see change.
         """
-        plan = self._plan_step(grads, loss_scale)
+        plan = self._plan_step(grads, compiled, loss_scale)
         storage = self._storage
         override = self._param_override
         accumulating = self.gradient_accumulation_steps
@@ -721,7 +729,7 @@ class BaseOptimizer:
                         steps.decay_weights([step], self._decays, self.weight_decay,
                                             plan.decay_rates, storage.scratch)
                     fused[index] = None
-                self._update_group(step, plan.learning_rate)
+                self._update_group(step, plan.learning_rate, plan.compiled)
             if accumulating:
                 steps.reset_accumulators(work)
         if self.use_ema:
@@ -733,7 +741,7 @@ class BaseOptimizer:
                             override=override)
         self._iterations.value[()] = plan.raw_iterations + 1
 
-    def _plan_step(self, grads, loss_scale):
+    def _plan_step(self, grads, compiled, loss_scale):
         """Everything a step needs that can fail, before anything changes: the
         counter's next value, the learning rates (a callable or schedule is
         read here, as often as Keras reads it), writable parameters, and
@@ -772,7 +780,7 @@ class BaseOptimizer:
                        or self.clipnorm is not None or self.clipvalue is not None
                        or self.global_clipnorm is not None or loss_scale is not None)
         return _StepPlan(grads, raw, iterations, is_update_step, private, learning_rate,
-                         decay_rates, ema_overwrite)
+                         decay_rates, ema_overwrite, compiled)
 
     def _check_writable(self):
         """Refuse a step that could not write every parameter (a plain array
@@ -785,14 +793,16 @@ class BaseOptimizer:
                              "the optimizer updates variables in place. Make it writable again "
                              "(or pass a writable copy).")
 
-    def _update_group(self, step, learning_rate):
+    def _update_group(self, step, learning_rate, compiled):
         """Apply the update rule to the members of `step` (a
-        `flat_state.GroupStep`) that have a gradient."""
+        `flat_state.GroupStep`) that have a gradient; `compiled`: the step
+        runs the compiled kernel (a rule that has one uses it)."""
         raise NotImplementedError
 
     def _fuses_steps(self):
         """True when `_update_group_fused` may do clipvalue, weight decay and
-        the EMA in the rule's own pass (a subclass whose rule can says so)."""
+        the EMA in the rule's own pass on steps that run the compiled kernel
+        (a subclass whose rule can says so)."""
         return False
 
     def _update_group_fused(self, step, learning_rate, fused):
@@ -805,8 +815,8 @@ class BaseOptimizer:
     def _fused_steps(self, work, plan):
         """Per group step of an update step: the steps its rule does in its
         pass (`steps.fusable`), or None."""
-        if not self._fuses_steps() or (self.clipvalue is None and self.weight_decay is None
-                                       and not self.use_ema):
+        if not (plan.compiled and self._fuses_steps()) or (
+                self.clipvalue is None and self.weight_decay is None and not self.use_ema):
             return [None] * len(work)
         return [steps.fusable(step, clipvalue=self.clipvalue, weight_decay=self.weight_decay,
                               decays=self._decays, decay_rates=plan.decay_rates,

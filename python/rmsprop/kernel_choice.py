@@ -10,7 +10,11 @@ Two kernels compute the RMSprop rule with the same bits:
   the NumPy kernel, and importing rmsprop never fails because of it).
 
 By default the compiled kernel runs when it was built. `RMSPROP_KERNEL=numpy`
-or `=compiled` in the environment, or `set_kernel()`, force one.
+or `=compiled` in the environment, or `set_kernel()`, force one. An optimizer
+reads the setting once at the start of each step (`compiled_active()`, in
+`BaseOptimizer.apply`) and runs the whole step on that kernel: a change takes
+effect at the next step. (Reading the environment costs a small step about a
+microsecond each time.)
 
 Threads: `set_num_threads()`, else `RMSPROP_NUM_THREADS`, else the number of
 cores this process may use, at most 8. An update smaller than
@@ -167,8 +171,9 @@ class FusedSteps(NamedTuple):
 def fused_rmsprop(params, grads, velocity, average_grad, momentum_slot,
                   lr, rho, one_minus_rho, epsilon, momentum,
                   fused: Optional[FusedSteps] = None) -> bool:
-    """Run the rule with the compiled kernel when it is the active one and
-    takes these arrays; False when the caller must run the NumPy kernel.
+    """Run the rule with the compiled kernel when it is built and takes these
+    arrays; False when the caller must run the NumPy kernel. Called for steps
+    that run the compiled kernel (`compiled_active()`, read once per step).
 
     `params` / `grads`: one array or a list of arrays each (read as one
     sequence of elements); the slots: flat arrays of the same length.
@@ -178,7 +183,7 @@ def fused_rmsprop(params, grads, velocity, average_grad, momentum_slot,
     the rule to do in the same pass (declined with the rest: the caller then
     runs them unfused).
     """
-    if _fused is None or active_kernel() != "compiled":
+    if _fused is None:
         return False
     extra = {} if fused is None else fused._asdict()
     # The kernel splits an update only from two threads' worth of elements
@@ -201,9 +206,10 @@ def survey(grads, shape_table, param_memory) -> bool:
     `shape_table` (ndim then dimensions per position, as native ints), an
     integer or float dtype in native byte order, sharing no memory with any
     array of `param_memory`. False when it finds otherwise, or when the
-    compiled kernel is not the active one (the Python checks then run, so
-    that `make test` exercises them on the NumPy kernel)."""
-    if _fused is None or active_kernel() != "compiled":
+    compiled kernel is not built. Called only for steps that run the compiled
+    kernel (`compiled_active()`, read once per step): on the NumPy kernel the
+    Python checks run, so that `make test` exercises them."""
+    if _fused is None:
         return False
     return _fused.survey(grads, np.ndarray, shape_table, param_memory)
 
@@ -211,7 +217,8 @@ def survey(grads, shape_table, param_memory) -> bool:
 def rmsprop_rule(param, grad, velocity, average_grad, momentum_slot,
                  lr, rho, one_minus_rho, epsilon, momentum, scratch) -> None:
     """`kernels.rmsprop_rule` (same signature, same bits), by the compiled
-    kernel when it is active and takes the arrays, else by the NumPy one.
+    kernel when it takes the arrays, else by the NumPy one: the rule of a
+    step that runs the compiled kernel.
 
     `rmsprop_rule.lists` (= `fused_rmsprop`) runs the rule on lists of
     arrays when it can, so that many small tensors need no gathering.

@@ -253,9 +253,9 @@ class Optimizer(BaseOptimizer):
     def _slot_kinds(self):
         return list(self._generic_kinds)
 
-    def _update_group(self, step, learning_rate):
+    def _update_group(self, step, learning_rate, compiled):
         """Call `update_step` for each member of the group that has a gradient,
-        on the step's arrays in the compute dtype."""
+        on the step's arrays in the compute dtype (the kernel plays no part)."""
         group = step.group
         grads = step.grads
         if group.casts:

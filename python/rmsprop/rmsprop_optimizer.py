@@ -2,10 +2,9 @@
 
 import numpy as np
 
+from . import kernel_choice, kernels
 from .base_optimizer import BaseOptimizer, _check_slots_exist
 from .checks import check_bool, check_float
-from . import kernel_choice
-from .kernel_choice import rmsprop_rule
 from .registry import register
 
 
@@ -77,9 +76,10 @@ class RMSprop(BaseOptimizer):
     )
 
     # The rule over flat arrays (see `kernels.rmsprop_rule` for its
-    # signature): the compiled kernel when it runs, else the NumPy one
-    # (`kernel_choice`).
-    rule = staticmethod(rmsprop_rule)
+    # signature), by the kernel of the step: the compiled one (which hands
+    # arrays it does not take to the NumPy one), or the NumPy one.
+    compiled_rule = staticmethod(kernel_choice.rmsprop_rule)
+    numpy_rule = staticmethod(kernels.rmsprop_rule)
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
                  centered=False, weight_decay=None, clipnorm=None, clipvalue=None,
@@ -119,16 +119,17 @@ class RMSprop(BaseOptimizer):
         return ("velocity", "average_gradient" if self.centered else None,
                 "momentum" if self.momentum > 0 else None)
 
-    def _update_group(self, step, learning_rate):
-        self._storage.apply_rule(step, self.rule, self._rule_slots(),
+    def _update_group(self, step, learning_rate, compiled):
+        self._storage.apply_rule(step, self.compiled_rule if compiled else self.numpy_rule,
+                                 self._rule_slots(),
                                  self._rule_scalars(step.group.compute, learning_rate))
 
     def _fuses_steps(self):
-        return kernel_choice.compiled_active()
+        return True
 
     def _update_group_fused(self, step, learning_rate, fused):
         return self._storage.apply_fused_rule(
-            step, self.rule, self._rule_slots(),
+            step, self.compiled_rule, self._rule_slots(),
             self._rule_scalars(step.group.compute, learning_rate), fused)
 
     def _rule_scalars(self, dtype, lr):

@@ -401,6 +401,41 @@ def test_numpy_kernel_forced_does_not_call_the_compiled_one(monkeypatch):
     assert len(calls) == 1 and len(surveys) == 1
 
 
+def test_a_step_runs_on_the_kernel_set_when_it_starts(monkeypatch):
+    # The setting is read once per step: a change made while a step runs
+    # (here by a callable learning rate, read while the step is planned,
+    # after the gradients were checked) applies from the next step on.
+    calls, surveys = [], []
+    monkeypatch.setattr(kernel_choice, "_fused", type("Spy", (), {
+        "rmsprop": staticmethod(lambda *a, **k: calls.append(a)),
+        "survey": staticmethod(lambda *a: surveys.append(a) and False),
+        "MIN_PER_THREAD": 1, "__file__": "spy"}))
+    monkeypatch.delenv("RMSPROP_KERNEL", raising=False)
+    switch_to = []
+
+    def rate():
+        if switch_to:
+            rmsprop.set_kernel(switch_to.pop())
+        return 0.01
+
+    optimizer = rmsprop.RMSprop(learning_rate=rate)
+    w = rmsprop.Variable(np.ones(3, np.float32))
+    rmsprop.set_kernel("compiled")
+    switch_to.append("numpy")
+    optimizer.apply([np.ones(3, np.float32)], [w])
+    assert (len(surveys), len(calls)) == (1, 1)       # all of it on the compiled kernel
+    switch_to.append("compiled")
+    optimizer.apply([np.ones(3, np.float32)], [w])
+    assert (len(surveys), len(calls)) == (1, 1)       # all of it on the NumPy kernel
+    monkeypatch.setenv("RMSPROP_KERNEL", "numpy")
+    rmsprop.set_kernel(None)
+    optimizer.apply([np.ones(3, np.float32)], [w])
+    assert (len(surveys), len(calls)) == (1, 1)       # the environment, at the next step
+    monkeypatch.setenv("RMSPROP_KERNEL", "compiled")
+    optimizer.apply([np.ones(3, np.float32)], [w])
+    assert (len(surveys), len(calls)) == (2, 2)
+
+
 @pytest.mark.parametrize("bad", ["fast", "", 1, 3.5])
 def test_set_kernel_rejects_unknown_names(bad):
     with pytest.raises(ValueError, match="`kernel` must be one of 'numpy', 'compiled'"):
