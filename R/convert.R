@@ -35,6 +35,10 @@ rmsprop_warn <- function(message, class = NULL) {
 describe_value <- function(x) {
   if (is.null(x)) return("NULL")
   if (is.function(x)) return("a function")
+  if (inherits(x, "rmsprop_variable")) {
+    return(sprintf("the engine variable '%s'",
+                   reticulate::py_to_r(reticulate::py_get_attr(x, "name"))))
+  }
   if (inherits(x, "python.builtin.object")) {
     return(paste0("a Python object of class ", class(x)[[1L]]))
   }
@@ -118,8 +122,11 @@ engine_abort <- function(e, values = NULL) {
 # made by checks.argument_error(), which keeps the parts on the exception)
 # written for R users: the value as R writes it (the R value given, else the
 # Python value converted to R: `NaN` not `nan`, `NULL` not `None`) and
-# Python's True/False/None in the requirement as R's. NULL when the
-# exception has no such parts.
+# Python's True/False/None in the requirement as R's. An element's error
+# (the part `index`, 0-based, as in `variables[0]`) is R's `variables[[1]]`,
+# with the element's value as the engine got it. Python's advice (the part
+# `hint`, in Python's terms) is left out. NULL when the exception has no such
+# parts.
 r_argument_message <- function(e, values) {
   part <- function(name) {
     tryCatch(reticulate::py_to_r(reticulate::py_get_attr(e, name, silent = TRUE)),
@@ -129,7 +136,13 @@ r_argument_message <- function(e, values) {
   requirement <- part("requirement")
   if (!is.character(argument) || !is.character(requirement)) return(NULL)
   detail <- part("detail")
+  index <- part("index")
   found <- FALSE
+  if (length(index)) {
+    # (R's value is the whole list; the element is the engine's)
+    argument <- paste0(argument, paste0("[[", unlist(index) + 1L, "]]", collapse = ""))
+    values <- NULL
+  }
   if (is.environment(values)) {
     found <- exists(argument, envir = values, inherits = FALSE)
     if (found) value <- get(argument, envir = values, inherits = FALSE)
@@ -141,7 +154,10 @@ r_argument_message <- function(e, values) {
     value <- tryCatch(reticulate::py_to_r(reticulate::py_get_attr(e, "value")),
                       error = function(...) NULL)
     # (a Python object R has no value for: Python's own description)
-    if (inherits(value, "python.builtin.object")) return(NULL)
+    value <- as_rmsprop_object(value)
+    if (inherits(value, "python.builtin.object") && !inherits(value, "rmsprop_variable")) {
+      return(NULL)
+    }
   }
   sprintf("`%s` must be %s; got %s%s.", argument, r_wording(requirement),
           describe_value(value), if (is.character(detail)) detail else "")
@@ -153,6 +169,9 @@ r_words <- c("\\bTrue\\b" = "TRUE", "\\bFalse\\b" = "FALSE", "\\bNone\\b" = "NUL
              "\\ba callable taking no arguments\\b" = "a function",
              "\\ba callable returning\\b" = "a function returning",
              "\\brmsprop\\.RMSprop\\b" = "optimizer_rmsprop()",
+             # (R arrays reach the engine as read-only arrays: R passes variables)
+             "\\ban rmsprop\\.Variable or a writable NumPy float array\\b" =
+               "an engine variable from rmsprop_variable()",
              "\\bcheck_names=FALSE\\b" = "check_names = FALSE",
              "with `names`" = "as list names")
 

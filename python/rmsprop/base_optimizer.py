@@ -63,6 +63,23 @@ def _unfused(work, fused, field):
             if steps_ is None or getattr(steps_, field) is None]
 
 
+# What the optimizer trains (see `_check_trainable`).
+_TRAINABLE = "an rmsprop.Variable or a writable NumPy float array"
+
+
+def _as_list(name, value, requirement="a list of variables"):
+    """`list(value)`, or the argument error of `name` when it is not iterable."""
+    try:
+        return list(value)
+    except TypeError:
+        raise argument_error(TypeError, name, requirement, value) from None
+
+
+def _stranger(variable):
+    """A variable the optimizer is not built on, as messages name it."""
+    return f"Variable {variable.name!r}" if isinstance(variable, Variable) else "This array"
+
+
 def _variable_name(variable, index):
     return variable.name if isinstance(variable, Variable) else f"variable_{index}"
 
@@ -419,7 +436,7 @@ class BaseOptimizer:
                 and np.dtype(compute_dtype).name in _FLOAT_DTYPES):
             raise argument_error(ValueError, "compute_dtype",
                                  f"one of {', '.join(_FLOAT_DTYPES)}", compute_dtype)
-        variables = list(variables)
+        variables = _as_list("variables", variables)
         if not variables:
             raise ValueError("`variables` is empty: the optimizer needs at least one variable.")
         self._generic_kinds = []
@@ -427,8 +444,9 @@ class BaseOptimizer:
         for index, variable in enumerate(variables):
             self._check_trainable(variable, index)
             if id(variable) in seen:
-                raise ValueError(f"Variable '{_variable_name(variable, index)}' (position "
-                                 f"{index}) appears more than once in `variables`.")
+                raise argument_error(ValueError, "variables",
+                                     "a variable not listed before it (each variable once)",
+                                     variable, index=index)
             seen.add(id(variable))
         self._trainable_variables = variables
         self._positions = {id(v): i for i, v in enumerate(variables)}
@@ -494,20 +512,34 @@ class BaseOptimizer:
             self._pending_checkpoint = pending
             raise
 
-    def _check_trainable(self, variable, index):
+    @staticmethod
+    def _check_trainable(variable, index, argument="variables"):
+        """Refuse what cannot be trained: `variable` is element `index` (an
+        int, or a tuple of ints) of the caller's argument `argument`.
+
+        A NumPy array that is not a writable float array is refused as
+        element of the argument (the R package says what R users pass
+        instead: R arrays reach the engine as read-only views).
+        """
         if isinstance(variable, Variable):
-            array, what = variable.value, f"Variable '{variable.name}'"
-        elif isinstance(variable, np.ndarray):
-            array, what = variable, f"the NumPy array at position {index}"
-        else:
-            raise TypeError(f"Variables must be rmsprop.Variable objects or writable NumPy float "
-                            f"arrays; got {describe(variable)} at position {index}.")
-        if array.dtype.name not in _FLOAT_DTYPES:
-            raise TypeError(f"{what} has dtype {array.dtype}; only float16, float32 and float64 "
-                            "variables can be trained.")
-        if not array.flags.writeable:
-            raise ValueError(f"{what} is read-only; the optimizer updates variables in place. "
-                             "Pass a writable copy (e.g. np.array(x)).")
+            array = variable.value
+            if array.dtype.name not in _FLOAT_DTYPES:
+                raise TypeError(f"Variable '{variable.name}' has dtype {array.dtype}; only "
+                                "float16, float32 and float64 variables can be trained.")
+            if not array.flags.writeable:
+                raise ValueError(f"Variable '{variable.name}' is read-only; the optimizer "
+                                 "updates variables in place. Pass a writable copy.")
+            return
+        if not isinstance(variable, np.ndarray):
+            raise argument_error(TypeError, argument, _TRAINABLE, variable, index=index)
+        if variable.dtype.name not in _FLOAT_DTYPES:
+            raise argument_error(TypeError, argument, _TRAINABLE, variable, index=index,
+                                 hint=f"Its dtype is {variable.dtype}; only float16, float32 "
+                                      "and float64 variables can be trained.")
+        if not variable.flags.writeable:
+            raise argument_error(ValueError, argument, _TRAINABLE, variable, index=index,
+                                 hint="It is read-only, and the optimizer updates variables "
+                                      "in place: pass a writable copy (e.g. np.array(x)).")
 
     def _slot_view(self, kind, index):
         return self._storage.slot_view(kind, index)
@@ -535,7 +567,13 @@ class BaseOptimizer:
             The step counter Variable (Keras returns `self._iterations` "for
             compat with tf.keras": the raw count, also under accumulation).
         """
-        pairs = list(grads_and_vars)
+        pairs = _as_list("grads_and_vars", grads_and_vars, "a list of (gradient, variable) pairs")
+        for index, pair in enumerate(pairs):
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                raise argument_error(TypeError, "grads_and_vars", "a (gradient, variable) pair",
+                                     pair, index=index)
+            if not self.built:
+                self._check_trainable(pair[1], (index, 1), "grads_and_vars")
         grads = [g for g, _ in pairs]
         variables = [v for _, v in pairs]
         self.apply(grads, variables)
@@ -590,7 +628,7 @@ class BaseOptimizer:
             raise TypeError("`grads` must be a list with one gradient per variable, in the "
                             "variables' order; got a dict (its keys would be taken for "
                             "gradients). Pass a list, e.g. [grads[name] for name in names].")
-        grads = list(grads)
+        grads = _as_list("grads", grads, "a list of gradients")
         if not grads:
             return None
         if _looks_like_pairs(grads):
@@ -603,8 +641,11 @@ class BaseOptimizer:
                                  "already be built (call `build(variables)` first).")
             positions = range(len(self._trainable_variables))
         else:
-            trainable_variables = list(trainable_variables)
+            trainable_variables = _as_list("trainable_variables", trainable_variables)
             if not self.built:
+                # (checked here too, so that a refusal names this argument)
+                for index, variable in enumerate(trainable_variables):
+                    self._check_trainable(variable, index, "trainable_variables")
                 self.build(trainable_variables)
             if self._same_variables(trainable_variables):
                 positions = range(len(self._trainable_variables))
@@ -659,10 +700,13 @@ class BaseOptimizer:
         for index, variable in enumerate(variables):
             position = lookup.get(id(variable))
             if position is None or self._trainable_variables[position] is not variable:
-                raise ValueError(
-                    f"Unknown variable {_variable_name(variable, index)!r} at position {index}: "
-                    f"optimizer '{self.name}' was built with other variables. Use the same "
-                    "variable objects it was built with, or a new optimizer.")
+                self._check_trainable(variable, index, "trainable_variables")
+                raise argument_error(
+                    ValueError, "trainable_variables",
+                    f"a variable optimizer '{self.name}' is built on", variable, index=index,
+                    hint=f"{_stranger(variable)} is not one of them: use the "
+                         "variable objects it was built with, or a new optimizer for other "
+                         "variables.")
             positions.append(position)
         if len(set(positions)) != len(positions):
             raise ValueError("A variable appears more than once in `trainable_variables`.")

@@ -8,6 +8,8 @@ One message style for every argument error of the package:
 
     `<argument>` must be <requirement>; got <value>[<detail>].
 
+(`<argument>[0]` for an element of a list argument)
+
 made by `argument_error()`, which also keeps the parts on the exception
 (`argument`, `requirement`, `value`, `detail`) so that the R package can show
 the value the way R writes it (`NA`, `NaN`, `TRUE`, `NULL`, `c(1, 2)`)
@@ -28,18 +30,28 @@ def describe(value):
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def argument_error(error_type, name, requirement, value, detail=""):
+def argument_error(error_type, name, requirement, value, detail="", *, index=None, hint=""):
     """The exception for a bad argument `name`, in the package's one style.
 
     `requirement` completes "must be ..."; `detail` (language-neutral text,
-    e.g. ", which is inf in float32") follows the value. The parts stay on
-    the exception for the R bridge (R/convert.R, `engine_abort()`).
+    e.g. ", which is inf in float32") follows the value. `index` (an int or
+    a tuple of ints, 0-based) makes it the error of an element of `name`,
+    written `name[0]` (`name[0][1]` for a tuple); R writes it `name[[1]]`.
+    `hint` is advice in Python's terms (e.g. "pass np.array(x)"), appended
+    to Python's message only. The parts stay on the exception for the R
+    bridge (R/convert.R, `engine_abort()`), which writes its own message
+    from them.
     """
-    error = error_type(f"`{name}` must be {requirement}; got {describe(value)}{detail}.")
+    if isinstance(index, int):
+        index = (index,)
+    label = name + "".join(f"[{i}]" for i in index or ())
+    error = error_type(f"`{label}` must be {requirement}; got {describe(value)}{detail}."
+                       + (f" {hint}" if hint else ""))
     error.argument = name
     error.requirement = requirement
     error.value = value
     error.detail = detail
+    error.index = index
     return error
 
 

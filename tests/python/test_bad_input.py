@@ -405,8 +405,62 @@ def test_read_only_array_variable_rejected():
 
 
 def test_non_array_variable_rejected():
-    with pytest.raises(TypeError, match="position 1"):
+    with pytest.raises(TypeError, match=r"`variables\[1\]` must be an rmsprop.Variable"):
         rmsprop.RMSprop().build([rmsprop.Variable([1.0]), [1.0, 2.0]])
+
+
+def _refusal(call):
+    with pytest.raises((TypeError, ValueError)) as info:
+        call()
+    return info.value
+
+
+def test_non_variables_are_element_errors_with_python_indices_and_parts():
+    """Each entry point names the argument and the element, 0-based, in
+    Python's message; the parts (argument, index) let R write its own."""
+    optimizer = rmsprop.RMSprop()
+    w = rmsprop.Variable([1.0, 2.0], name="w")
+    read_only = np.zeros(2)
+    read_only.setflags(write=False)
+    cases = [
+        (lambda: optimizer.build([w, 1.0]), TypeError, "variables", (1,),
+         "`variables[1]` must be an rmsprop.Variable or a writable NumPy float array; got 1.0."),
+        (lambda: optimizer.apply([1.0], ["a"]), TypeError, "trainable_variables", (0,),
+         "`trainable_variables[0]` must be an rmsprop.Variable or a writable NumPy float "
+         "array; got 'a'."),
+        (lambda: optimizer.apply_gradients([(1.0, 2.0)]), TypeError, "grads_and_vars", (0, 1),
+         "`grads_and_vars[0][1]` must be an rmsprop.Variable or a writable NumPy float "
+         "array; got 2.0."),
+        (lambda: optimizer.apply_gradients([1.0]), TypeError, "grads_and_vars", (0,),
+         "`grads_and_vars[0]` must be a (gradient, variable) pair; got 1.0."),
+        (lambda: optimizer.build(1.0), TypeError, "variables", None,
+         "`variables` must be a list of variables; got 1.0."),
+        (lambda: optimizer.apply(1.0, [w]), TypeError, "grads", None,
+         "`grads` must be a list of gradients; got 1.0."),
+        (lambda: optimizer.build([read_only]), ValueError, "variables", (0,),
+         "`variables[0]` must be an rmsprop.Variable or a writable NumPy float array; got "
+         "array([0., 0.]). It is read-only, and the optimizer updates variables in place: "
+         "pass a writable copy (e.g. np.array(x))."),
+        (lambda: optimizer.build([np.zeros(2, dtype=np.int32)]), TypeError, "variables", (0,),
+         "`variables[0]` must be an rmsprop.Variable or a writable NumPy float array; got "
+         "array([0, 0], dtype=int32). Its dtype is int32; only float16, float32 and float64 "
+         "variables can be trained."),
+    ]
+    for call, error_type, argument, index, message in cases:
+        error = _refusal(call)
+        assert type(error) is error_type
+        assert str(error) == message
+        assert error.argument == argument and error.index == index
+        assert not optimizer.built
+    error = _refusal(lambda: optimizer.build([w, w]))
+    assert str(error).startswith("`variables[1]` must be a variable not listed before it")
+    optimizer.build([w])
+    error = _refusal(lambda: optimizer.apply([np.ones(2)], [rmsprop.Variable([1.0, 2.0])]))
+    assert str(error).startswith("`trainable_variables[0]` must be a variable optimizer "
+                                 "'rmsprop' is built on; got <Variable")
+    assert error.index == (0,)
+    assert int(optimizer.iterations) == 0
+    np.testing.assert_array_equal(w.numpy(), [1.0, 2.0])
 
 
 def test_build_twice_and_empty_build():

@@ -105,6 +105,40 @@ test_that("errors only the engine detects come back as clean R errors", {
   expect_null(conditionCall(e))
 })
 
+test_that("engine methods given R values for variables say so R's way, 1-based", {
+  skip_if_no_engine()
+  opt <- optimizer_rmsprop()
+  message_of <- function(expr) {
+    e <- tryCatch(expr, error = identity)
+    expect_s3_class(e, "rmsprop_argument_error")
+    conditionMessage(e)
+  }
+  needs <- "must be an engine variable from rmsprop_variable()"
+  expect_identical(message_of(opt$build(list(1))), paste0("`variables[[1]]` ", needs, "; got 1."))
+  w <- rmsprop_variable(c(1, 2), name = "w")
+  expect_identical(message_of(opt$build(list(w, "a"))),
+                   paste0("`variables[[2]]` ", needs, "; got \"a\"."))
+  # an R array reaches the engine as a read-only NumPy array: R's advice,
+  # not Python's (np.array(x))
+  expect_identical(message_of(opt$build(list(w, matrix(1, 2, 2)))),
+                   paste0("`variables[[2]]` ", needs, "; got a numeric array of dim c(2, 2)."))
+  expect_identical(message_of(opt$apply(list(1), list(1))),
+                   paste0("`trainable_variables[[1]]` ", needs, "; got 1."))
+  expect_identical(message_of(opt$apply_gradients(list(list(1, 2)))),
+                   paste0("`grads_and_vars[[1]][[2]]` ", needs, "; got 2."))
+  expect_identical(message_of(opt$build(1)), "`variables` must be a list of variables; got 1.")
+  expect_identical(message_of(opt$build(list(w, w))),
+                   paste("`variables[[2]]` must be a variable not listed before it (each",
+                         "variable once); got the engine variable 'w'."))
+  expect_false(opt$built)
+  opt$build(list(w))
+  expect_identical(message_of(opt$apply(list(c(1, 1)), list(rmsprop_variable(c(1, 2), name = "x")))),
+                   paste("`trainable_variables[[1]]` must be a variable optimizer 'rmsprop' is",
+                         "built on; got the engine variable 'x'."))
+  expect_identical(opt$iterations, 0L)
+  expect_identical(as.numeric(w), c(1, 2))
+})
+
 test_that("a learning-rate function returning a bad rate is refused before the step", {
   skip_if_no_engine()
   opt <- optimizer_rmsprop(learning_rate = function() NA)
