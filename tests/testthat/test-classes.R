@@ -81,7 +81,7 @@ test_that("engine errors from $ methods are classed R errors without reticulate'
   e <- tryCatch(opt$build(list(1)), error = identity)
   expect_s3_class(e, "rmsprop_argument_error")
   expect_s3_class(e, "rmsprop_engine_error")
-  expect_match(conditionMessage(e), "Variables must be")
+  expect_match(conditionMessage(e), "`variables[[1]]` must be", fixed = TRUE)
   expect_false(grepl("py_last_error|py_call_impl|Traceback", conditionMessage(e)))
   expect_null(conditionCall(e))
   e <- tryCatch(opt$no_such_method(), error = identity)
