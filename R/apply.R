@@ -138,6 +138,9 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
   for (i in seq_len(n)) {
     p <- param_list[[i]]
     g <- grad_list[[i]]
+    # A fresh double vector made here (a copy of a plain vector), which the
+    # engine may also write the result into (see below), or NULL.
+    copy <- NULL
     if (!again) {
       if (is_list && (!is.numeric(p) || is.factor(p))) element_error("params", params, i, p)
       # NaN and Inf in doubles are found by the engine (one fast pass);
@@ -145,7 +148,10 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
       if (is.integer(p) && anyNA(p)) non_finite_error("params", labels, i, p)
       # With a dim, reticulate hands NumPy a view of R's memory (a plain
       # vector would become a Python list).
-      if (is.null(dim(p))) dim(p) <- length(p)
+      if (is.null(dim(p))) {
+        dim(p) <- length(p)
+        if (is.double(p)) copy <- p
+      }
       values[[i]] <- p
     }
     if (is.null(g)) {
@@ -156,13 +162,27 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
         if (!same_shape(p, g)) shape_error(p, g, element_label("grads", params, i))
       }
       if (check_grads && is.integer(g) && anyNA(g)) non_finite_error("grads", labels, i, g)
-      if (is.null(dim(g))) dim(g) <- length(g)
+      if (is.null(dim(g))) {
+        dim(g) <- length(g)
+        if (is.null(copy) && is.double(g)) copy <- g
+      }
       gradients[[i]] <- g
     }
     if (length(p) < result_buffer_min) {
       short <- short + length(p)
     } else {
-      outs[[i]] <- result_buffer(if (is.null(dim(p))) length(p) else dim(p))
+      # The result needs a fresh R vector; a copy made above is one. A plain
+      # vector's copy is unavoidable: the vector is the caller's (shared), so
+      # `dim<-` duplicates it or wraps it in an ALTREP wrapper, and
+      # reticulate's REAL() on a wrapper of shared data duplicates the data
+      # then (R's wrapper_Dataptr). Either way the memory NumPy sees belongs
+      # to `copy` alone, which nothing outside this call refers to. The
+      # engine writes the result only after the step, once it no longer
+      # reads the gradient or value it holds (see apply_for_r). This saves
+      # a zero-filled allocation per parameter, and so half of R's garbage
+      # collections of a step on long plain vectors.
+      outs[[i]] <- if (!is.null(copy)) copy else
+        result_buffer(if (is.null(dim(p))) length(p) else dim(p))
     }
   }
   if (short) outs[[n + 1L]] <- result_buffer(short)

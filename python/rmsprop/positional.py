@@ -268,8 +268,11 @@ class Trainers:
         The results are written into R's memory: `outs[i]` (for i < n), when
         not None, is a fresh float64 R vector (with a dim, so that reticulate
         hands over a read-only view of R's memory) that nothing else in R
-        refers to yet; the other results go, in order and column-major, into
-        the fresh vector `outs[n]` (the pack). They are written through
+        refers to yet; it may be the very vector passed as `grads[i]` or
+        `values[i]` (R's duplicate of a plain vector, reused to spare an
+        allocation), which is why the results are written only once the
+        step is done and neither is read again. The other results go, in
+        order and column-major, into the fresh vector `outs[n]` (the pack). They are written through
         writable views dropped before returning, and R hands these vectors
         (or copies of parts of the pack) to the caller. Once returned, R never
         changes them in place (reticulate's reference marks them shared).

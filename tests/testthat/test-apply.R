@@ -240,6 +240,36 @@ test_that("a result handed out earlier never changes afterwards", {
   expect_false(identical(second, third))
 })
 
+test_that("the caller's vectors are never written, whichever one the engine writes into", {
+  skip_if_no_engine()
+  set.seed(5)
+  # Long plain vectors are copied to reach the engine; optimizer_apply()
+  # reuses those copies as result vectors. Vectors with a dim reach it
+  # without a copy: they must never be written.
+  p <- list(a = rnorm(300), m = matrix(rnorm(300), 30, 10), i = 1:300, v = array(rnorm(300), 300))
+  g <- list(a = rnorm(300), m = matrix(rnorm(300), 30, 10), i = rnorm(300), v = rnorm(300))
+  p_kept <- lapply(p, function(x) x * 1L)
+  g_kept <- lapply(g, function(x) x * 1)
+  opt <- optimizer_rmsprop(learning_rate = 0.1)
+  r1 <- optimizer_apply(opt, g, p)          # values sent
+  r1_kept <- lapply(r1, function(x) x * 1)
+  r2 <- optimizer_apply(opt, g, r1)         # values not sent again
+  r2_kept <- lapply(r2, function(x) x * 1)
+  # the gradients are the parameters themselves, and the same vector twice
+  r3 <- optimizer_apply(opt, r2, r2)
+  same <- list(a = g$a, m = g$m, i = g$a, v = g$a)
+  r4 <- optimizer_apply(opt, same, r3)
+  expect_identical(p, p_kept)
+  expect_identical(g, g_kept)
+  expect_identical(r1, r1_kept)
+  expect_identical(r2, r2_kept)
+  expect_false(identical(r3, r2))
+  expect_false(identical(r4$a, r3$a))
+  # one gradient vector for three parameters: three copies, three results
+  expect_false(identical(r4$a, r4$i))
+  expect_false(identical(r4$a, r4$v))
+})
+
 test_that("each step starts from the values passed, whatever happened in between", {
   skip_if_no_engine()
   set.seed(4)
