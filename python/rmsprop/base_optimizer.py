@@ -329,10 +329,10 @@ class BaseOptimizer:
         from a callable or a schedule (a user's, or an R function of the
         step) would change every parameter without a word. Read while the
         step is planned, before anything changes."""
-        value = self._read_learning_rate()
         rate = self._learning_rate
         if isinstance(rate, Variable):
-            return value
+            return rate.value[()]        # checked when assigned
+        value = self._read_learning_rate()
         number = value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
         if is_real_number(number) and not (math.isfinite(number) and number >= 0):
             if isinstance(rate, schedules.LearningRateSchedule):

@@ -362,19 +362,22 @@ class GroupStep:
 
     `grads`: flat gradients in the storage dtype (a private copy when the
     step writes into them), a `PackedGradients`, or None when no member has
-    one. `params`: the flat parameters (None when packed with the
+    one. `runs`: the [start, stop) ranges of the members that have one;
+    `whole`: they are one run over the whole group (the usual step).
+    `params`: the flat parameters (None when packed with the
     gradients); `gathered` when they are a copy to write back. `slots`: the
     compute-dtype slot arrays by kind (None on steps that do not read them);
     `accumulator`: the stored gradient accumulator, if any.
     """
 
-    __slots__ = ("group", "present", "runs", "grads", "params", "gathered", "slots",
+    __slots__ = ("group", "present", "runs", "whole", "grads", "params", "gathered", "slots",
                  "accumulator")
 
     def __init__(self, group, present, grads, slots):
         self.group = group
         self.present = present
         self.runs = group.runs(present)
+        self.whole = self.runs == [[0, group.total]]
         self.grads = grads
         self.params = None
         self.gathered = False
@@ -565,7 +568,7 @@ class FlatStorage:
         of `step` that have a gradient, on flat compute-dtype arrays; a kind
         None in `slot_kinds` passes None for that slot."""
         group = step.group
-        slots = [None if kind is None else step.slots[kind] for kind in slot_kinds]
+        slots = list(map(step.slots.get, slot_kinds))    # no slot is named None
         scratch = self.scratch.math(group.compute)
         grads = step.grads
         if isinstance(grads, PackedGradients):
@@ -580,7 +583,7 @@ class FlatStorage:
             grads = group.compute_grad_buffer()
             np.copyto(grads, step.grads, casting="unsafe")
         params = step.params
-        if len(step.runs) == 1 and step.runs[0][1] - step.runs[0][0] == group.total:
+        if step.whole:
             rule(params, grads, *slots, *scalars, scratch)    # every member: the usual step
             return
         for start, stop in step.runs:
@@ -589,14 +592,15 @@ class FlatStorage:
 
     def apply_fused_rule(self, step: GroupStep, rule, slot_kinds, scalars, fused) -> bool:
         """Run a rule that reads lists of arrays (`rule.lists`, the compiled
-        kernel) over the whole group with the steps `fused`
-        (`kernel_choice.FusedSteps`) in the same pass; False, having changed
-        nothing, when the rule has no such form or declines the arrays."""
+        kernel) over the whole group (`step.whole`: every member has a
+        gradient) with the steps `fused` (`kernel_choice.FusedSteps`, or
+        None) in the same pass; False, having changed nothing, when the rule
+        has no such form or declines the arrays."""
         lists = getattr(rule, "lists", None)
-        if lists is None:
+        if lists is None or not step.whole:
             return False
         group = step.group
-        slots = [None if kind is None else step.slots[kind] for kind in slot_kinds]
+        slots = list(map(step.slots.get, slot_kinds))    # no slot is named None
         grads = step.grads
         if isinstance(grads, PackedGradients):
             params, grads = grads.member_arrays(step.params)

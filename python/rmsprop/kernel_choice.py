@@ -185,14 +185,18 @@ def fused_rmsprop(params, grads, velocity, average_grad, momentum_slot,
     """
     if _fused is None:
         return False
-    extra = {} if fused is None else fused._asdict()
     # The kernel splits an update only from two threads' worth of elements
     # on; below that, skip reading the setting (the environment and the
     # affinity mask cost a small step a few microseconds).
     threads = num_threads() if velocity.size >= 2 * _fused.MIN_PER_THREAD else 1
     try:
-        _fused.rmsprop(params, grads, velocity, average_grad, momentum_slot,
-                       lr, rho, one_minus_rho, epsilon, momentum, threads, **extra)
+        if fused is None:
+            _fused.rmsprop(params, grads, velocity, average_grad, momentum_slot,
+                           lr, rho, one_minus_rho, epsilon, momentum, threads)
+        else:
+            _fused.rmsprop(params, grads, velocity, average_grad, momentum_slot,
+                           lr, rho, one_minus_rho, epsilon, momentum, threads,
+                           **fused._asdict())
     except TypeError:
         # An array of another dtype or layout: found while checking the
         # arrays, before anything was written.

@@ -120,9 +120,15 @@ class RMSprop(BaseOptimizer):
                 "momentum" if self.momentum > 0 else None)
 
     def _update_group(self, step, learning_rate, compiled):
+        arrays, numbers = self._rule_scalars(step.group.compute, learning_rate)
+        # On a compiled step, the whole group in one call when the kernel
+        # takes its arrays (the usual step); else the rule over the group's
+        # runs and packs, which hands arrays the kernel declines to NumPy.
+        if compiled and self._storage.apply_fused_rule(step, self.compiled_rule,
+                                                       self._rule_slots(), numbers, None):
+            return
         self._storage.apply_rule(step, self.compiled_rule if compiled else self.numpy_rule,
-                                 self._rule_slots(),
-                                 self._rule_scalars(step.group.compute, learning_rate))
+                                 self._rule_slots(), arrays)
 
     def _fuses_steps(self):
         return True
@@ -130,18 +136,22 @@ class RMSprop(BaseOptimizer):
     def _update_group_fused(self, step, learning_rate, fused):
         return self._storage.apply_fused_rule(
             step, self.compiled_rule, self._rule_slots(),
-            self._rule_scalars(step.group.compute, learning_rate), fused)
+            self._rule_scalars(step.group.compute, learning_rate)[1], fused)
 
     def _rule_scalars(self, dtype, lr):
-        """lr, rho, 1 - rho, epsilon and momentum as 0-d arrays of `dtype`, kept
-        while they stay the same (small steps feel the cost of making them)."""
+        """lr, rho, 1 - rho, epsilon and momentum rounded to `dtype`, as 0-d
+        arrays (for the NumPy rule) and as Python floats holding the same
+        values (the compiled kernel reads floats faster, and rounds them back
+        to `dtype` exactly); kept while they stay the same (small steps feel
+        the cost of making them)."""
         key = (lr, self.rho, self.epsilon, self.momentum)
         cached = self._scalar_cache.get(dtype)
         if cached is None or cached[0] != key:
             # Python-float hyperparameters act as weak scalars in Keras: cast to
             # the variable's dtype, with 1 - rho computed in double first.
             values = (lr, self.rho, 1 - self.rho, self.epsilon, self.momentum)
-            cached = (key, tuple(np.asarray(dtype.type(v)) for v in values))
+            arrays = tuple(np.asarray(dtype.type(v)) for v in values)
+            cached = (key, (arrays, tuple(map(float, arrays))))
             self._scalar_cache[dtype] = cached
         return cached[1]
 

@@ -212,7 +212,7 @@ def fusable(step: GroupStep, *, clipvalue: Optional[float], weight_decay: Option
     rate of the update (a callable rate read once per variable may differ).
     """
     group = step.group
-    if step.runs != [[0, group.total]] or group.compute.itemsize < 4:
+    if not step.whole or group.compute.itemsize < 4:
         return None
     dtype = group.compute.type
     clip = None
