@@ -33,6 +33,10 @@
 #' [optimizer_loss_scale()] a non-finite gradient skips the step instead (as
 #' in Keras). A non-finite value produced by the update itself (e.g.
 #' `epsilon = 0` with a zero gradient) is an R warning naming the parameter.
+#' With `dtype = "float32"` or `"float16"`, a finite value too large for
+#' that type (`1e39` in float32) is an error too, naming the element and
+#' position, where Keras would round it to `Inf` silently; under
+#' [optimizer_loss_scale()] such a gradient skips the step (it overflowed).
 #' An optimizer loaded with [load_optimizer()] takes up its saved state at
 #' the first call.
 #'
@@ -216,6 +220,11 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
     }
     if (identical(what, "results")) {
       bad <- result[[2L]]
+    } else if (identical(what, "overflow")) {
+      arg <- result[[2L]]
+      i <- result[[3L]]
+      overflow_error(arg, labels, i, if (arg == "params") param_list[[i]] else grad_list[[i]],
+                     result[[4L]], result[[5L]], dtype, result[[6L]])
     } else {
       i <- result[[2L]]
       non_finite_error(what, labels, i, if (what == "params") param_list[[i]] else grad_list[[i]])
@@ -311,6 +320,22 @@ non_finite_error <- function(arg, params, i, x) {
                         if (is.null(more)) "" else more,
                         if (arg == "params") "parameters" else "gradients"),
                 class = c("rmsprop_non_finite_error", "rmsprop_argument_error"))
+}
+
+# A finite value that `dtype` ("float32" or "float16") cannot hold: element
+# `k` (column-major) of `x` is the first of `count`. The engine refuses it
+# rather than rounding it to Inf (positional.refuse_overflow).
+overflow_error <- function(arg, params, i, x, k, count, dtype, largest) {
+  d <- dim(x)
+  position <- if (length(d) > 1L) arrayInd(k, d) else k
+  rmsprop_abort(sprintf(paste("%s contains %s at [%s]%s, which is Inf in %s (largest: %s);",
+                              "%s must fit in `dtype` (the optimizer was not changed)."),
+                        gsub("`", "", element_label(arg, params, i)), describe_value(x[[k]]),
+                        paste(position, collapse = ", "),
+                        if (count > 1L) sprintf(" (and %d more such values)", count - 1L) else "",
+                        dtype, format(largest, digits = 17L),
+                        if (arg == "params") "parameters" else "gradients"),
+                class = "rmsprop_argument_error")
 }
 
 # A non-finite value made by the update itself (e.g. `epsilon = 0` with a

@@ -65,6 +65,84 @@ else:
         state.__exit__(None, None, None)
 
 
+class DoesNotFitError(ValueError):
+    """A finite value or gradient that would be inf in the dtype it is
+    trained in (see `refuse_overflow`); `argument` is "values" or "grads",
+    `index` its position (then the element's), `r_position` the 1-based
+    column-major position of R's first such element, `count` how many."""
+
+
+def _overflow(array, dtype, largest):
+    """The mask of the finite elements of `array` that are inf in `dtype`, or
+    None when there are none (the usual case: one max and one min pass)."""
+    array = array if type(array) is np.ndarray else np.asarray(array)
+    kind = array.dtype.kind
+    if kind not in "fiu" or not array.size or (
+            np.iinfo(array.dtype).max <= largest if kind in "iu"
+            else array.dtype.itemsize <= dtype.itemsize):
+        return None
+    # (NaN fails both comparisons and takes the exact path, which ignores it)
+    if array.max() <= largest and array.min() >= -largest:
+        return None
+    with np.errstate(all="ignore"):
+        # a value a little above `largest` rounds to it: the cast decides
+        mask = np.isinf(array.astype(dtype)) & np.isfinite(array)
+    return mask if mask.any() else None
+
+
+def refuse_overflow(values, grads, dtype, skip_grads):
+    """Refuse a finite value or gradient that `dtype` (float32 or float16)
+    cannot hold, before anything changes.
+
+    Keras casts silently (`Variable.assign` converts the value to the
+    variable's dtype, `RMSprop.update_step` does `ops.cast(gradient,
+    variable.dtype)`; like NumPy's astype, 1e39 becomes inf in float32 and
+    the parameter inf or NaN after the step); this engine refuses it
+    instead, since a user's value must never silently become inf. A caller's NaN and inf are left as they are (Python keeps Keras'
+    semantics for them; R refuses them itself).
+
+    With `skip_grads` (a loss-scale optimizer) an overflowing gradient is
+    replaced in `grads` by its cast, inf, the overflow signal on which
+    dynamic loss scaling skips the step and halves the scale, as a float32
+    gradient that overflowed does in Keras.
+    """
+    largest = float(np.finfo(dtype).max)
+    # In R's order: each parameter, then its gradient.
+    for index, value in enumerate(values):
+        for argument, array in (("values", value),
+                                ("grads", grads[index] if index < len(grads) else None)):
+            if array is None:
+                continue
+            mask = _overflow(array, dtype, largest)
+            if mask is None:
+                continue
+            array = np.asarray(array)
+            if argument == "grads" and skip_grads:
+                with np.errstate(all="ignore"):
+                    grads[index] = array.astype(dtype)
+                continue
+            first = tuple(int(i) for i in np.argwhere(mask)[0])
+            error = argument_error(
+                DoesNotFitError, argument,
+                f"representable in {dtype.name}, the dtype it is trained in (largest: "
+                f"{largest!r})", array[first].item(), f", which is inf in {dtype.name}",
+                index=(index,) + first)
+            error.r_position = int(np.flatnonzero(mask.ravel(order="F"))[0]) + 1
+            error.count = int(np.count_nonzero(mask))
+            error.largest = largest
+            raise error
+
+
+def narrow_dtype(dtype):
+    """`dtype` as a NumPy dtype when it is float32 or float16 (values may
+    not fit in it), else None (also for a dtype the Variables will refuse)."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        return None
+    return dtype if dtype in (np.float32, np.float16) else None
+
+
 class _WritableInterface:
     """The array interface of a read-only array, marked writable (see `_writable`)."""
 
@@ -98,6 +176,10 @@ class ValueTrainer:
                                  f"one string per parameter ({len(values)})", names)
         self.variables = [Variable(v, dtype=dtype, name=n) for v, n in zip(values, names)]
         self.dtype = np.dtype(dtype)
+        # float32 and float16 may not hold the caller's values (refuse_overflow);
+        # a loss-scale optimizer skips the step on an overflowing gradient.
+        self.narrow = narrow_dtype(self.dtype) is not None
+        self.skip_grads = hasattr(optimizer, "inner_optimizer")
         # R's record of the last step (`Trainers.apply_for_r`): its number,
         # the float64 values returned (read-only: views of R's vectors, or
         # arrays nothing writes), and the positions of non-finite ones.
@@ -153,9 +235,9 @@ class ValueTrainer:
         self.step_number = step_number
         return bad
 
-    def load(self, values, dtype):
-        """Copy `values` into the Variables, after checking all of them (a
-        rejected call changes nothing)."""
+    def load(self, values, dtype, grads):
+        """Copy `values` into the Variables, after checking all of them and
+        `grads` (see `refuse_overflow`): a rejected call changes nothing."""
         variables = self.variables
         if len(values) != len(variables):
             raise ValueError(f"The optimizer was first used with {len(variables)} parameters; "
@@ -170,6 +252,8 @@ class ValueTrainer:
             if shape != variable.shape:
                 raise ValueError(f"Parameter {index + 1} ('{variable.name}') has shape {shape}; "
                                  f"the optimizer was first used with shape {variable.shape}.")
+        if self.narrow:
+            refuse_overflow(values, grads, self.dtype, self.skip_grads)
         for variable, value in zip(variables, values):
             # Item assignment casts like copyto(casting="unsafe"), without the
             # dispatch cost of a NumPy function call (this runs at every step).
@@ -196,6 +280,9 @@ class Trainers:
         trainer = self._by_optimizer.get(optimizer)
         first = trainer is None
         if first:
+            narrow = narrow_dtype(dtype)
+            if narrow is not None:
+                refuse_overflow(values, grads, narrow, hasattr(optimizer, "inner_optimizer"))
             trainer = ValueTrainer(optimizer, values, dtype, names, caller)
         # The optimizer's lock makes loading the values and the step one unit
         # when two threads train the same optimizer.
@@ -212,7 +299,7 @@ class Trainers:
                     optimizer.build(trainer.variables, compute_dtype=dtype)
                     self._by_optimizer[optimizer] = trainer
             else:
-                trainer.load(values, dtype)
+                trainer.load(values, dtype, grads)
             # Whatever R kept of an earlier step no longer names these values.
             trainer.step_number = 0
             trainer.last = None
@@ -324,6 +411,11 @@ class Trainers:
                     return None
             finally:
                 _restore_float_errors(state)
+        except DoesNotFitError as error:
+            # R writes the message, naming the element and position as it
+            # does for NA (`params$w contains 1e+39 at [1], ...`).
+            return ("overflow", "params" if error.argument == "values" else "grads",
+                    error.index[0] + 1, error.r_position, error.count, error.largest)
         except Exception as error:  # noqa: BLE001 - every error is handed to R as a value
             return error
 
@@ -356,6 +448,11 @@ def apply_to_values(optimizer, grads, values, dtype="float64", names=None, copy=
     which saves a copy of every parameter.
     The first call builds the optimizer on new Variables of `dtype`; later calls
     must pass values of the same count and shapes, in the same order.
+    With `dtype` float32 or float16, a finite value or gradient too large
+    for it is a ValueError naming it (`values[0][2]`), raised before
+    anything changes, where Keras would round it to inf; under a
+    LossScaleOptimizer such a gradient skips the step instead (the overflow
+    loss scaling is there to catch).
     """
     return TRAINERS.apply(optimizer, grads, values, dtype, names, copy)
 

@@ -569,3 +569,51 @@ def test_no_other_argument_message_style_in_the_engine():
         text = path.read_text()
         assert "Received:" not in text, path
         assert "Argument `" not in text, path
+
+
+def test_apply_to_values_refuses_a_value_or_gradient_that_float32_cannot_hold():
+    """Keras would cast 1e39 to inf (and the parameter would end inf or NaN);
+    the engine refuses it, naming the element, before anything changes."""
+    def message(argument, where, value, dtype="float32", largest="3.4028234663852886e+38"):
+        return (f"`{argument}{where}` must be representable in {dtype}, the dtype it is "
+                f"trained in (largest: {largest}); got {value}, which is inf in {dtype}.")
+
+    with pytest.raises(ValueError) as info:
+        rmsprop.apply_to_values(rmsprop.RMSprop(), [np.ones(2)], [np.array([1.0, 1e39])],
+                                dtype="float32")
+    assert str(info.value) == message("values", "[0][1]", "1e+39")
+    assert info.value.argument == "values" and info.value.index == (0, 1)
+    with pytest.raises(ValueError) as info:
+        rmsprop.apply_to_values(rmsprop.RMSprop(), [1.0], [100000], dtype="float16")
+    assert str(info.value) == message("values", "[0]", "100000", "float16", "65504.0")
+
+    optimizer = rmsprop.RMSprop(use_ema=True)
+    values = rmsprop.apply_to_values(optimizer, [np.ones((2, 2)), 1.0],
+                                     [np.ones((2, 2)), 0.0], dtype="float32")
+    state = [v.numpy().copy() for v in optimizer.variables]
+    finalized = rmsprop.finalized_values(optimizer)
+    grads = [np.array([[1.0, 1.0], [-1e39, 1.0]]), 1.0]
+    with pytest.raises(ValueError) as info:
+        rmsprop.apply_to_values(optimizer, grads, values, dtype="float32")
+    assert str(info.value) == message("grads", "[0][1][0]", "-1e+39")
+    with pytest.raises(ValueError, match=r"`values\[1\]` must be representable in float32"):
+        rmsprop.apply_to_values(optimizer, [np.ones((2, 2)), 1.0], [values[0], 4e38],
+                                dtype="float32")
+    for before, after in zip(state, optimizer.variables):
+        np.testing.assert_array_equal(before, after.numpy())
+    for before, after in zip(finalized, rmsprop.finalized_values(optimizer)):
+        np.testing.assert_array_equal(before, after)
+    # the largest float32, and what rounds to it, are fine
+    largest = float(np.finfo(np.float32).max)
+    result = rmsprop.apply_to_values(rmsprop.RMSprop(learning_rate=0.0), [np.ones(1)],
+                                     [np.array([largest * (1 + 2 ** -25)])], dtype="float32")
+    assert result[0][0] == largest
+
+
+def test_loss_scaling_skips_a_step_whose_gradient_float32_cannot_hold():
+    optimizer = rmsprop.LossScaleOptimizer(rmsprop.RMSprop(), initial_scale=8.0)
+    result = rmsprop.apply_to_values(optimizer, [np.array([1e39, 1.0])], [np.ones(2)],
+                                     dtype="float32")
+    np.testing.assert_array_equal(result[0], [1.0, 1.0])
+    assert float(optimizer.dynamic_scale.numpy()) == 4.0
+    assert int(optimizer.iterations) == 0

@@ -94,3 +94,50 @@ test_that("a non-finite result passed back is refused as a parameter", {
   expect_error(optimizer_apply(short, list(w = c(1, 1)), q), "params$w contains NaN at [2]",
                fixed = TRUE)
 })
+
+test_that("a finite value too large for dtype float32/float16 is an error, not Inf", {
+  skip_if_no_engine()
+  # (Keras would cast it to Inf silently, and the parameter would end Inf)
+  fits <- "(the optimizer was not changed)."
+  expect_error(optimizer_apply(optimizer_rmsprop(), c(1, 1), c(1e39, 1), dtype = "float32"),
+               paste("params contains 1e+39 at [1], which is Inf in float32 (largest:",
+                     "3.4028234663852886e+38); parameters must fit in `dtype`", fits),
+               fixed = TRUE, class = "rmsprop_argument_error")
+  expect_error(optimizer_apply(optimizer_rmsprop(), c(1L, 1L), c(1L, 100000L), dtype = "float16"),
+               paste("params contains 100000 at [2], which is Inf in float16 (largest: 65504);",
+                     "parameters must fit in `dtype`", fits),
+               fixed = TRUE, class = "rmsprop_argument_error")
+  opt <- optimizer_rmsprop(use_ema = TRUE)
+  params <- list(w = matrix(1, 2, 2), b = 0)
+  grads <- list(w = matrix(0.5, 2, 2), b = 1)
+  params <- optimizer_apply(opt, grads, params, dtype = "float32")
+  before <- lapply(opt$variables, as.array)
+  finalized <- optimizer_finalize(opt, params)
+  # a gradient too (a finite double that is Inf in float32)
+  expect_error(optimizer_apply(opt, list(w = matrix(c(1, -1e39, 1, 1e40), 2), b = 1), params,
+                               dtype = "float32"),
+               paste("grads$w contains -1e+39 at [2, 1] (and 1 more such values), which is Inf",
+                     "in float32 (largest: 3.4028234663852886e+38); gradients must fit in",
+                     "`dtype`", fits),
+               fixed = TRUE, class = "rmsprop_argument_error")
+  expect_error(optimizer_apply(opt, grads, list(w = matrix(1, 2, 2), b = 4e38), dtype = "float32"),
+               "params$b contains 4e+38 at [1]", fixed = TRUE, class = "rmsprop_argument_error")
+  # nothing changed: the state, the iterations, the values trained
+  expect_identical(lapply(opt$variables, as.array), before)
+  expect_identical(opt$iterations, 1L)
+  expect_identical(optimizer_finalize(opt, params), finalized)
+  # the largest float32 and what rounds to it are fine
+  largest <- 3.4028234663852886e+38
+  expect_identical(optimizer_apply(optimizer_rmsprop(learning_rate = 0), 1,
+                                   largest * (1 + 2^-25), dtype = "float32"), largest)
+})
+
+test_that("under loss scaling, a gradient too large for float32 skips the step", {
+  skip_if_no_engine()
+  opt <- optimizer_loss_scale(optimizer_rmsprop(), initial_scale = 8)
+  expect_identical(optimizer_apply(opt, c(1e39, 1), c(1, 1), dtype = "float32"), c(1, 1))
+  expect_identical(opt$dynamic_scale, 4)
+  expect_identical(opt$iterations, 0L)
+  expect_error(optimizer_apply(opt, c(1, 1), c(1e39, 1), dtype = "float32"),
+               "params contains 1e+39 at [1]", fixed = TRUE)
+})
