@@ -98,7 +98,8 @@ def refuse_overflow(values, grads, dtype, skip_grads):
     variable's dtype, `RMSprop.update_step` does `ops.cast(gradient,
     variable.dtype)`; like NumPy's astype, 1e39 becomes inf in float32 and
     the parameter inf or NaN after the step); this engine refuses it
-    instead, since a user's value must never silently become inf. A caller's NaN and inf are left as they are (Python keeps Keras'
+    instead, since a user's value must never silently become inf. A
+    caller's NaN and inf are left as they are (Python keeps Keras'
     semantics for them; R refuses them itself).
 
     With `skip_grads` (a loss-scale optimizer) an overflowing gradient is
