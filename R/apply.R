@@ -78,8 +78,9 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
   if (...length()) check_dots_empty(...)
   # (inherits() only: this is the hot path)
   if (!inherits(optimizer, optimizer_classes)) optimizer <- check_optimizer(optimizer, "optimizer")
-  default_dtype <- identical(dtype, "float64")
-  if (!default_dtype) dtype <- check_choice(dtype, "dtype", c("float64", "float32", "float16"))
+  if (!identical(dtype, "float64")) {
+    dtype <- check_choice(dtype, "dtype", c("float64", "float32", "float16"))
+  }
   # Under dynamic loss scaling a non-finite gradient is the signal to skip
   # the step (Keras), not an error.
   check_grads <- !inherits(optimizer, "rmsprop_loss_scale_optimizer")
@@ -89,11 +90,11 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
   # and compares every bit (and attribute) otherwise.
   last <- get0(last_step_key, envir = optimizer, inherits = FALSE)
   again <- !is.null(last) && identical(params, last$params, num.eq = FALSE)
-  is_list <- is.list(params) && !is.data.frame(params)
+  is_list <- is.list(params) && !inherits(params, "data.frame")
   if (is_list) {
     n <- length(params)
     if (!n) arg_error("params", "a numeric vector or array, or a non-empty list of them", params)
-    if (!is.list(grads) || is.data.frame(grads)) {
+    if (!is.list(grads) || inherits(grads, "data.frame")) {
       arg_error("grads", sprintf("a list like `params` (of %d element%s)", n, plural(n)), grads)
     }
     if (length(grads) != n) {
@@ -102,17 +103,12 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
                             n, plural(n), length(grads)),
                     class = "rmsprop_argument_error")
     }
-    keys <- names(params)
-    if (!identical(names(grads), keys) && !is.null(names(grads))) {
+    grad_names <- names(grads)
+    if (!is.null(grad_names) && !identical(grad_names, names(params))) {
       rmsprop_abort(sprintf("`grads` must have the names of `params` (%s); got %s.",
-                            paste(keys, collapse = ", "), paste(names(grads), collapse = ", ")),
+                            paste(names(params), collapse = ", "),
+                            paste(grad_names, collapse = ", ")),
                     class = "rmsprop_argument_error")
-    }
-    if (is.null(keys)) {
-      keys <- paste0("param_", seq_len(n))
-    } else if (!all(nzchar(keys))) {
-      blank <- !nzchar(keys)
-      keys[blank] <- paste0("param_", which(blank))
     }
     labels <- params
     param_list <- params
@@ -126,14 +122,14 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
     }
     if (!same_shape(params, grads)) shape_error(params, grads, "`grads`")
     n <- 1L
-    keys <- "param_1"
     labels <- NULL
     param_list <- list(params)
     grad_list <- list(grads)
   }
-  # (an empty list when the engine has the values already: reticulate would
-  # drop a NULL argument)
-  values <- if (again) list() else vector("list", n)
+  # The engine reads the names only when it builds (values sent): NULL
+  # spares computing them at every step.
+  keys <- if (again) NULL else param_keys(params, is_list)
+  values <- if (again) NULL else vector("list", n)
   gradients <- vector("list", n)
   # The result vectors, then the one shared by the short results (or NULL).
   outs <- vector("list", n + 1L)
@@ -203,11 +199,16 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
   # slowly), and the engine writes the results into `outs` and `pack` and
   # returns None, or a Python exception instead of raising it, which is
   # cheaper to check than wrapping each call in tryCatch().
-  call_engine <- function() {
+  last_step <- if (again) last$step else 0L
+  result <- if (any_null) {
+    without_python_warnings(function() {
+      reticulate::py_call(engine_step, optimizer, gradients, values, dtype, keys, outs,
+                          last_step, step, check_grads)
+    })
+  } else {
     reticulate::py_call(engine_step, optimizer, gradients, values, dtype, keys, outs,
-                        if (again) last$step else 0L, step, check_grads)
+                        last_step, step, check_grads)
   }
-  result <- if (any_null) without_python_warnings(call_engine) else call_engine()
   bad <- NULL
   if (!inherits(result, "python.builtin.NoneType")) {
     if (inherits(result, "python.builtin.BaseException")) engine_abort(result)
@@ -231,7 +232,7 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
     }
   }
   # (once the step is done: not for a step refused or sent again)
-  if (any_null) warn_missing_gradients(keys, gradients)
+  if (any_null) warn_missing_gradients(param_keys(params, is_list), gradients)
   out <- vector("list", n)
   pack <- outs[[n + 1L]]
   offset <- 0L
@@ -251,9 +252,20 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
     out[[i]] <- value
   }
   if (is_list) attributes(out) <- attributes(params) else out <- out[[1L]]
-  for (i in bad) warn_non_finite_result(out, is_list, keys, i)
+  for (i in bad) warn_non_finite_result(out, is_list, param_keys(params, is_list), i)
   assign(last_step_key, list(step = step, params = out), envir = optimizer)
   out
+}
+
+# The engine's names of the parameters: the list names, "param_<i>" for
+# unnamed ones (and for a single parameter).
+param_keys <- function(params, is_list) {
+  if (!is_list) return("param_1")
+  keys <- names(params)
+  if (is.null(keys)) return(paste0("param_", seq_along(params)))
+  blank <- !nzchar(keys)
+  if (any(blank)) keys[blank] <- paste0("param_", which(blank))
+  keys
 }
 
 # A new number for each optimizer_apply() call of the session.

@@ -43,6 +43,30 @@ def non_finite(array) -> bool:
     return not math.isfinite(total) and not np.isfinite(array).all()
 
 
+# A long 1-d result is written and checked chunk by chunk, each chunk
+# checked while it is still in cache: one pass over memory instead of two.
+# (32,768 float64 numbers, 256 KB, fit every L2 cache; shorter results, and
+# results of more dimensions, whose copy reorders the numbers, are written
+# whole, then checked.)
+_CHUNK = 1 << 15
+
+
+def write_checked(out, value) -> bool:
+    """Copy `value` into the writable array `out` of its shape; True when the
+    copy holds NaN or +-Inf."""
+    size = out.size
+    if out.ndim != 1 or size <= 2 * _CHUNK:
+        out[...] = value
+        return non_finite(out)
+    bad = False
+    for start in range(0, size, _CHUNK):
+        part = out[start:start + _CHUNK]
+        part[...] = value[start:start + _CHUNK]
+        if not bad and non_finite(part):
+            bad = True
+    return bad
+
+
 # NumPy's floating-point error state, set to "ignore" around R's steps. In
 # NumPy 1.x `np.errstate` costs about 5 us per use (two seterr/geterr calls
 # in Python), as much as the rest of a small step's bridge; its error object
@@ -202,8 +226,7 @@ class ValueTrainer:
                 if out.shape != variable.shape or out.dtype != np.float64:
                     raise ValueError(f"Result vector {index + 1} has shape {out.shape}, dtype "
                                      f"{out.dtype}; expected {variable.shape}, float64.")
-                _writable(out)[...] = variable.value
-                if non_finite(out):
+                if write_checked(_writable(out), variable.value):
                     bad.append(index)
             elif not variable.size:
                 out = np.zeros(variable.shape)        # nothing to write
@@ -339,7 +362,8 @@ class Trainers:
         instead of raised (R checks the class of the result, much cheaper
         than wrapping every call in an R `tryCatch()`).
 
-        Values R already holds are not sent again: `values` is empty when R
+        Values R already holds are not sent again: `values` is empty (or
+        None, and so are `names`, which only a first call needs) when R
         passes back exactly the values this trainer wrote at step
         `last_step` (R compares them with `identical()`). They are then loaded
         from `trainer.last`, read-only views of those R vectors (so the step

@@ -351,3 +351,21 @@ def test_r_bridge_refuses_result_vectors_that_are_not_views():
     assert TRAINERS.apply_for_r(optimizer, [np.ones((100,))], [np.ones((100,))], "float64",
                                 "w", [view, None], 0, 2, True) is None
     assert owner[0] != 0
+
+
+@pytest.mark.parametrize("source_dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("where", [None, 0, 32767, 32768, 70000, 100002])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_r_bridge_writes_and_checks_long_results_chunk_by_chunk(source_dtype, where, bad):
+    # write_for_r copies a long 1-d result into R's vector chunk by chunk,
+    # checking each chunk as it goes: every number copied, and a NaN or Inf
+    # found in whichever chunk it is (the first, either side of a chunk's
+    # edge, the last, shorter one)
+    from rmsprop.positional import write_checked
+    rng = np.random.default_rng(7)
+    value = rng.standard_normal(100003).astype(source_dtype)
+    if where is not None:
+        value[where] = bad
+    out = np.full(value.shape, 5.0)
+    assert write_checked(out, value) is (where is not None)
+    assert np.array_equal(out, value.astype(np.float64), equal_nan=True)
