@@ -17,7 +17,11 @@
 #' parameters, the names Python's `apply_to_values()` gives them too, so that
 #' a checkpoint of an unnamed run resumes in either language), which is what
 #' weight decay exclusions by name (`optimizer$exclude_from_weight_decay(var_names
-#' = ...)`) and checkpoints see. Updates are computed in `dtype`:
+#' = ...)`) and checkpoints see. The names are fixed then, as the rest of
+#' the structure is: a later call whose list names differ (renamed,
+#' reordered, added or dropped) is an error, which keeps a parameter from
+#' taking over the state (velocity, EMA) of another.
+#' Updates are computed in `dtype`:
 #' * `"float64"` (the default) computes in R's precision, as Keras does under
 #'   the float policy `"float64"`: the learning rate, every hyperparameter
 #'   and every schedule value are used as doubles, so the result is the one

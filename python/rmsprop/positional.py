@@ -200,6 +200,8 @@ class ValueTrainer:
             raise argument_error(ValueError, "names",
                                  f"one string per parameter ({len(values)})", names)
         self.variables = [Variable(v, dtype=dtype, name=n) for v, n in zip(values, names)]
+        # Fixed at the first call: the state of each position belongs to its name.
+        self.names = names
         self.dtype = np.dtype(dtype)
         # float32 and float16 may not hold the caller's values (refuse_overflow);
         # a loss-scale optimizer skips the step on an overflowing gradient.
@@ -259,13 +261,20 @@ class ValueTrainer:
         self.step_number = step_number
         return bad
 
-    def load(self, values, dtype, grads):
-        """Copy `values` into the Variables, after checking all of them and
-        `grads` (see `refuse_overflow`): a rejected call changes nothing."""
+    def load(self, values, dtype, grads, names=None):
+        """Copy `values` into the Variables, after checking all of them,
+        `names` (None: not given) and `grads` (see `refuse_overflow`): a
+        rejected call changes nothing."""
         variables = self.variables
         if len(values) != len(variables):
             raise ValueError(f"The optimizer was first used with {len(variables)} parameters; "
                              f"got {len(values)}. Use a new optimizer for a new model.")
+        # Renamed or reordered parameters would silently take over the state
+        # (slots, EMA) of the names they replace.
+        if names is not None and names != self.names and list(names) != self.names:
+            raise ValueError(f"The optimizer was first used with parameters named {self.names}; "
+                             f"got {list(names)}. The names are fixed at the first call: use a "
+                             "new optimizer for a new model.")
         # Compare dtype objects: `.name` is slow in NumPy 1.x, and this runs
         # at every step.
         if np.dtype(dtype) != self.dtype:
@@ -323,7 +332,7 @@ class Trainers:
                     optimizer.build(trainer.variables, compute_dtype=dtype)
                     self._by_optimizer[optimizer] = trainer
             else:
-                trainer.load(values, dtype, grads)
+                trainer.load(values, dtype, grads, names)
             # Whatever R kept of an earlier step no longer names these values.
             trainer.step_number = 0
             trainer.last = None
@@ -472,7 +481,9 @@ def apply_to_values(optimizer, grads, values, dtype="float64", names=None, copy=
     storage, valid until its next step: for callers that convert them at once,
     which saves a copy of every parameter.
     The first call builds the optimizer on new Variables of `dtype`; later calls
-    must pass values of the same count and shapes, in the same order.
+    must pass values of the same count and shapes, in the same order, and
+    the same `names` when they give any (a renamed or reordered list is a
+    ValueError: the state of each position belongs to its name).
     With `dtype` float32 or float16, a finite value or gradient too large
     for it is a ValueError naming it (`values[0][2]`), raised before
     anything changes, where Keras would round it to inf; under a

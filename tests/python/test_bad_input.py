@@ -617,3 +617,29 @@ def test_loss_scaling_skips_a_step_whose_gradient_float32_cannot_hold():
     np.testing.assert_array_equal(result[0], [1.0, 1.0])
     assert float(optimizer.dynamic_scale.numpy()) == 4.0
     assert int(optimizer.iterations) == 0
+
+
+def test_apply_to_values_names_are_fixed_at_the_first_call():
+    """Renamed or reordered values would take over the state (slots, EMA) of
+    the names they replace: a ValueError, before anything changes."""
+    optimizer = rmsprop.RMSprop(use_ema=True)
+    grads = [np.ones(2), np.full(2, 3.0)]
+    values = rmsprop.apply_to_values(optimizer, grads, [np.zeros(2), np.zeros(2)],
+                                     names=["w", "b"])
+    state = [v.numpy().copy() for v in optimizer.variables]
+    finalized = rmsprop.finalized_values(optimizer)
+    for names in (["b", "w"], ("w", "v"), ["param_1", "param_2"]):
+        with pytest.raises(ValueError) as info:
+            rmsprop.apply_to_values(optimizer, grads, values, names=names)
+        assert str(info.value) == (
+            f"The optimizer was first used with parameters named ['w', 'b']; got "
+            f"{list(names)}. The names are fixed at the first call: use a new optimizer for "
+            "a new model.")
+    for before, after in zip(state, optimizer.variables):
+        np.testing.assert_array_equal(before, after.numpy())
+    for before, after in zip(finalized, rmsprop.finalized_values(optimizer)):
+        np.testing.assert_array_equal(before, after)
+    # the same names, as a tuple, or none given (by position) go on
+    rmsprop.apply_to_values(optimizer, grads, values, names=("w", "b"))
+    rmsprop.apply_to_values(optimizer, grads, values)
+    assert int(optimizer.iterations) == 3

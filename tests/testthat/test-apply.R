@@ -134,6 +134,32 @@ test_that("a changed structure between calls is a clear error", {
   expect_false(grepl("py_last_error|Traceback", conditionMessage(e)))
 })
 
+test_that("the names are fixed at the first call: renamed or reordered params are an error", {
+  skip_if_no_engine()
+  # (positions alone would let `b` take over the velocity of `w`)
+  opt <- optimizer_rmsprop(use_ema = TRUE)
+  p <- optimizer_apply(opt, list(w = c(1, 1), b = c(3, 3)), list(w = c(0, 0), b = c(0, 0)))
+  before <- lapply(opt$variables, as.array)
+  finalized <- optimizer_finalize(opt, p)
+  fixed <- "The names are fixed at the first call: use a new optimizer for a new model."
+  e <- tryCatch(optimizer_apply(opt, list(b = c(1, 1), w = c(3, 3)), list(b = p$b, w = p$w)),
+                error = identity)
+  expect_s3_class(e, "rmsprop_argument_error")
+  expect_identical(conditionMessage(e), paste(
+    "The optimizer was first used with parameters named c(\"w\", \"b\"); got c(\"b\", \"w\").",
+    fixed))
+  expect_error(optimizer_apply(opt, list(w = c(1, 1), v = c(3, 3)), list(w = p$w, v = p$b)),
+               "got c(\"w\", \"v\")", fixed = TRUE, class = "rmsprop_argument_error")
+  expect_error(optimizer_apply(opt, list(c(1, 1), c(3, 3)), unname(p)),
+               "got c(\"param_1\", \"param_2\")", fixed = TRUE, class = "rmsprop_argument_error")
+  expect_identical(lapply(opt$variables, as.array), before)
+  expect_identical(opt$iterations, 1L)
+  expect_identical(optimizer_finalize(opt, p), finalized)
+  # the same names go on
+  expect_named(optimizer_apply(opt, list(w = c(1, 1), b = c(3, 3)), p), c("w", "b"))
+  expect_identical(opt$iterations, 2L)
+})
+
 test_that("optimizer_apply() works with a loss-scale optimizer", {
   skip_if_no_engine()
   opt <- optimizer_loss_scale(optimizer_rmsprop(learning_rate = 0.1), initial_scale = 8,
@@ -294,7 +320,8 @@ test_that("each step starts from the values passed, whatever happened in between
   p3 <- optimizer_apply(opt, g, p2)
   expect_equal(p3, expected, tolerance = 0)
   expect_identical(opt$iterations, 4L)
-  # values changed by the caller (one element, or a copy with a new name)
+  # values changed by the caller (one element, or a copy with an attribute
+  # added; a new name is an error, the names being fixed at the first call)
   changed <- p3
   changed$w[7] <- 1
   twin_changed <- optimizer_rmsprop(learning_rate = 0.01)
@@ -304,8 +331,9 @@ test_that("each step starts from the values passed, whatever happened in between
   b$w[7] <- 1
   a$w[7] <- 1
   expect_identical(optimizer_apply(mine, g, b), optimizer_apply(twin_changed, g, a))
-  renamed <- stats::setNames(b, c("w", "bias"))
-  expect_error(optimizer_apply(mine, stats::setNames(g, c("w", "bias")), renamed), NA)
+  tagged <- b
+  attr(tagged, "note") <- "copy"
+  expect_identical(attr(optimizer_apply(mine, g, tagged), "note"), "copy")
 })
 
 test_that("a missing gradient warns once when the values must be sent again", {
