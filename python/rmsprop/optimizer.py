@@ -17,7 +17,7 @@ on the step's own arrays, in the order the variables were built.
 """
 
 import re
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -118,7 +118,9 @@ class Optimizer(BaseOptimizer):
         super().__init__(learning_rate, **kwargs)
         self._extra_variables: List[Variable] = []
         self._claimed: Dict[str, set] = {}
-        self._stand_ins: Dict[int, int] = {}
+        # The stand-ins of a step by id, each with its position; holding the
+        # stand-in keeps its id from going to another object during the step.
+        self._stand_ins: Dict[int, Tuple[Variable, int]] = {}
 
     # -- Keras' hooks ----------------------------------------------------------
     def build(self, variables, compute_dtype=None) -> None:
@@ -235,7 +237,8 @@ class Optimizer(BaseOptimizer):
     def _get_variable_index(self, variable) -> int:
         """The position of `variable` (a built-on variable, or the stand-in
         `update_step` was given) among the variables the optimizer is built on."""
-        index = self._stand_ins.get(id(variable))
+        stand_in = self._stand_ins.get(id(variable))
+        index = stand_in[1] if stand_in is not None and stand_in[0] is variable else None
         if index is None:
             index = self._positions.get(id(variable)) if self.built else None
             if index is None or self._trainable_variables[index] is not variable:
@@ -274,7 +277,7 @@ class Optimizer(BaseOptimizer):
                 variable = variables[index]
                 if not (own and isinstance(variable, Variable)):
                     variable = Variable._wrap(params[position], self._names[index])
-                    self._stand_ins[id(variable)] = index
+                    self._stand_ins[id(variable)] = (variable, index)
                 self.update_step(gradient, variable, learning_rate)
         finally:
             self._stand_ins.clear()

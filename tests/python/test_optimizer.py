@@ -409,3 +409,41 @@ def test_a_file_of_another_class_cannot_carry_optimizer_variables(tmp_path):
     path = craft(tmp_path / "bad2.ckpt", header, data)
     with pytest.raises(rmsprop.CheckpointError, match="dtype"):
         rmsprop.load_optimizer(path, custom_objects={"Counted": Counted})
+
+
+class StandInProbe(rmsprop.Optimizer):
+    """Plain SGD whose update_step keeps the variable it was last given
+    (releasing the one before) and, from the second variable on, asks for a
+    slot of fresh Variables: each must be refused as unknown."""
+
+    def __init__(self, **kwargs):
+        super().__init__(learning_rate=0.1, **kwargs)
+        self.previous = None
+        self.confused = []
+
+    def update_step(self, gradient, variable, learning_rate):
+        had_previous = self.previous is not None
+        self.previous = variable      # the stand-in before it dies here
+        if had_previous:
+            fresh = [rmsprop.Variable(np.zeros(2), name="fresh") for _ in range(200)]
+            for candidate in fresh:
+                try:
+                    slot = self.add_variable_from_reference(candidate, "probe")
+                except ValueError as error:
+                    if "Unknown variable" not in str(error):
+                        self.confused.append(str(error))
+                else:
+                    self.confused.append(slot.name)
+        self.assign_sub(variable, gradient * learning_rate)
+
+
+def test_a_dead_stand_in_is_not_taken_for_another_variable():
+    """`_get_variable_index` finds a step's stand-ins by id: when a stand-in
+    died during the step (the probe drops its reference), CPython gives its
+    address to one of the 200 fresh Variables, which was taken for the dead
+    stand-in's variable (a slot made for it mid-step, then a KeyError)."""
+    values = [np.zeros(2), np.zeros(2), np.zeros(2)]
+    optimizer = StandInProbe()
+    optimizer.apply([np.ones(2)] * 3, values)
+    assert optimizer.confused == []
+    np.testing.assert_allclose(values[2], [-0.1, -0.1], rtol=1e-6)   # the step was made
