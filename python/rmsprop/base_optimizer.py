@@ -732,10 +732,15 @@ class BaseOptimizer:
         anything the caller can see change.
         """
         plan = self._plan_step(grads, compiled, loss_scale)
+        update = plan.is_update_step
+        if (update and not plan.private and self.weight_decay is None and not self.use_ema
+                and self._update_in_place(plan)):
+            # The usual step (only the rule runs) done without laying it out.
+            self._iterations.value[()] = plan.raw_iterations + 1
+            return
         storage = self._storage
         override = self._param_override
         accumulating = self.gradient_accumulation_steps
-        update = plan.is_update_step
         work = storage.begin_step(
             plan.grads, private=plan.private, load_slots=update or self.use_ema,
             whole_params=update or self.use_ema,
@@ -842,6 +847,14 @@ class BaseOptimizer:
         `flat_state.GroupStep`) that have a gradient; `compiled`: the step
         runs the compiled kernel (a rule that has one uses it)."""
         raise NotImplementedError
+
+    def _update_in_place(self, plan):
+        """A step that runs only the rule (no preprocessing, weight decay or
+        EMA): apply it straight to the storage when the subclass's rule can,
+        without `begin_step` (for small updates that layout costs more than
+        the update); False, having changed nothing, when it cannot (the step
+        then runs laid out)."""
+        return False
 
     def _fuses_steps(self):
         """True when `_update_group_fused` may do clipvalue, weight decay and

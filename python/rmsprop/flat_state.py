@@ -563,6 +563,26 @@ class FlatStorage:
                 step.params, step.gathered = self._flat_params(group, arrays, override)
         return work
 
+    def update_in_place(self, grads, rule, slot_kinds, scalars_of, override=None) -> bool:
+        """The usual step of a rule alone, without its layout (`begin_step`,
+        `GroupStep`, `finish_step`: for small updates they cost more than
+        the update): one dtype group whose parameters live in its buffer,
+        stored in the compute dtype (Variables; not `override`), every
+        gradient present and surveyed (`SurveyedGradients`). Runs
+        `rule.lists(parameter buffer, the gradients, *slots,
+        *scalars_of(compute dtype))` (a slot kind None passes None), the
+        call the laid-out step makes for such a group: the compiled kernel
+        reads the gradients where they are. False, having changed nothing,
+        when the step is not of that kind or the rule declines the arrays (a
+        gradient of another dtype or layout, which the laid-out step
+        converts first)."""
+        if (type(grads) is not SurveyedGradients or len(self.groups) != 1
+                or not self.buffered(override)):
+            return False
+        group = self.groups[0]
+        return rule.lists(group.param_buffer, grads if len(grads) > 1 else grads[0],
+                          *map(group.slots.get, slot_kinds), *scalars_of(group.compute))
+
     def apply_rule(self, step: GroupStep, rule, slot_kinds, scalars):
         """Run `rule(param, grad, *slots, *scalars, scratch)` over the members
         of `step` that have a gradient, on flat compute-dtype arrays; a kind

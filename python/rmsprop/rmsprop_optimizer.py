@@ -130,6 +130,12 @@ class RMSprop(BaseOptimizer):
         self._storage.apply_rule(step, self.compiled_rule if compiled else self.numpy_rule,
                                  self._rule_slots(), arrays)
 
+    def _update_in_place(self, plan):
+        return plan.compiled and self._storage.update_in_place(
+            plan.grads, self.compiled_rule, self._rule_slots(),
+            lambda dtype: self._rule_scalars(dtype, plan.learning_rate)[1],
+            self._param_override)
+
     def _fuses_steps(self):
         return True
 

@@ -370,6 +370,65 @@ def test_the_compiled_kernel_fuses_exactly_where_it_rounds_alike(monkeypatch, ca
     assert set(ran) == unfused
 
 
+@compiled
+@pytest.mark.parametrize("case", ["usual", "one variable", "float32 gradients", "int gradients",
+                                  "fortran-order gradient", "plain arrays", "missing gradient",
+                                  "float16", "two dtypes"])
+def test_the_usual_step_runs_in_place_with_the_laid_out_bits(monkeypatch, case):
+    # A step of the rule alone on Variables of one dtype, every gradient an
+    # array of the variable's dtype and layout, skips the step's layout
+    # (FlatStorage.begin_step); any other step is laid out. Both give the
+    # bits of the NumPy kernel.
+    shapes = [(3, 4), (5,), ()] if case != "one variable" else [(6,)]
+    dtypes = {"float16": ["float16"] * 3, "two dtypes": ["float64", "float32", "float64"]}.get(
+        case, ["float64"] * len(shapes))
+    rng = np.random.default_rng(11)
+    init = [rng.standard_normal(s).astype(d) for s, d in zip(shapes, dtypes)]
+    steps_ = []
+    for _ in range(3):
+        grads = [scaled_gradients(rng, int(np.prod(s)), d, False).reshape(s)
+                 for s, d in zip(shapes, dtypes)]
+        if case == "float32 gradients":
+            grads = [g.astype(np.float32) for g in grads]
+        elif case == "int gradients":
+            grads = [np.array(g * 1000).astype(np.int32) for g in grads]
+        elif case == "fortran-order gradient":
+            grads[0] = np.asfortranarray(grads[0])
+        elif case == "missing gradient":
+            grads[1] = None
+        steps_.append(grads)
+    laid_out = []
+    real = rmsprop.flat_state.FlatStorage.begin_step
+    monkeypatch.setattr(rmsprop.flat_state.FlatStorage, "begin_step",
+                        lambda *a, **k: (laid_out.append(1), real(*a, **k))[1])
+
+    def run(kernel):
+        rmsprop.set_kernel(kernel)
+        params = ([p.copy() for p in init] if case == "plain arrays"
+                  else [rmsprop.Variable(p.copy(), name=f"v{i}") for i, p in enumerate(init)])
+        opt = rmsprop.RMSprop(learning_rate=0.01, momentum=0.5, centered=True)
+        opt.build(params, compute_dtype="float64")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")           # the missing gradient's warning
+            for grads in steps_:
+                opt.apply(grads, params)
+        return [np.asarray(p.numpy() if isinstance(p, rmsprop.Variable) else p) for p in params] + [
+            v.numpy() for v in opt.variables]
+
+    expected = run("numpy")
+    laid_out.clear()
+    actual = run("compiled")
+    for index, (e, a) in enumerate(zip(expected, actual)):
+        if e.dtype == np.float16:
+            assert np.array_equal(e.view(np.uint16), a.view(np.uint16)), f"value {index}"
+        elif e.dtype.kind == "f":
+            assert_same_bits(e, a, f"value {index}")
+        else:
+            assert np.array_equal(e, a)
+    in_place = case in ("usual", "one variable")
+    assert len(laid_out) == (0 if in_place else 3)
+
+
 # ---------------------------------------------------------------------------
 # Settings
 # ---------------------------------------------------------------------------
