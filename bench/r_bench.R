@@ -70,29 +70,51 @@ hand_rmsprop <- function(params) {
 now <- function() as.numeric(Sys.time())
 
 # Seconds of each of `steps` consecutive samples of `f`, a sample timing
-# `batch` calls (time / batch).
+# `batch` calls (time / batch); attribute "gc": the seconds of R's garbage
+# collections (gc.time(), CPU) during the block, "total": its seconds.
 timed_block <- function(f, steps, batch) {
   out <- numeric(steps)
+  gc0 <- gc.time()[[1L]]
+  start <- now()
   for (s in seq_len(steps)) {
     t0 <- now()
     for (k in seq_len(batch)) f()
     out[s] <- (now() - t0) / batch
   }
-  out
+  structure(out, gc = gc.time()[[1L]] - gc0, total = now() - start)
 }
 
-# list(alone = median seconds per step run alone, run = median in the rounds).
+# list(alone = median seconds per step run alone, run = median in the rounds,
+# gc_share = the share of the rounds' time spent in R's garbage collector).
 time_blocks <- function(steps, rounds, block, batch, warmup = 3L) {
   alone <- lapply(steps, function(f) {
     timed_block(f, warmup, batch)
     stats::median(timed_block(f, 2L * block, batch)[-1L])
   })
   samples <- lapply(steps, function(f) numeric(0))
+  gc_time <- total <- numeric(length(steps))
   for (r in seq_len(rounds)) {
     order <- if (r %% 2L) seq_along(steps) else rev(seq_along(steps))
-    for (j in order) samples[[j]] <- c(samples[[j]], timed_block(steps[[j]], block, batch)[-1L])
+    for (j in order) {
+      times <- timed_block(steps[[j]], block, batch)
+      samples[[j]] <- c(samples[[j]], times[-1L])
+      gc_time[j] <- gc_time[j] + attr(times, "gc")
+      total[j] <- total[j] + attr(times, "total")
+    }
   }
-  list(alone = unlist(alone), run = vapply(samples, stats::median, numeric(1)))
+  list(alone = unlist(alone), run = vapply(samples, stats::median, numeric(1)),
+       gc_share = gc_time / total)
+}
+
+# What a step cannot go below: reticulate's call of a Python function that
+# does nothing, with the arguments optimizer_apply() passes for one
+# 10-number parameter sent again (median us over blocks of 1,000 calls).
+bare_call_us <- function(opt) {
+  noop <- reticulate::py_run_string("def _noop(*args): return None", convert = FALSE)[["_noop"]]
+  value <- array(rnorm(10), 10L)
+  call <- function() reticulate::py_call(noop, opt, list(value), NULL, "float64", NULL,
+                                         list(NULL, value), 1L, 2L, TRUE)
+  stats::median(timed_block(call, 9L, 1000L)) * 1e6
 }
 
 cases <- list(
@@ -129,6 +151,7 @@ for (case in cases) {
   timing <- time_blocks(list(engine = engine_step, hand = hand_step), rounds, block, batch)
   t <- timing$run
   alone <- timing$alone
+  gc_share <- timing$gc_share
   drift <- pmax(alone, t) / pmin(alone, t)
   ok <- case$check(t[["engine"]], t[["hand"]])
   results[[length(results) + 1L]] <- list(
@@ -136,6 +159,8 @@ for (case in cases) {
     engine_alone_us = alone[["engine"]] * 1e6, hand_alone_us = alone[["hand"]] * 1e6,
     flagged = any(drift > 1.2),
     hand_over_engine = t[["hand"]] / t[["engine"]], target = case$target,
+    engine_gc_share = gc_share[[1L]], hand_gc_share = gc_share[[2L]],
+    bare_call_us = if (case$size <= 10L) bare_call_us(opt) else NULL,
     ok = ok, rounds = rounds, block = block, batch = batch, max_abs_diff = diff)
   rm(engine_params, hand_params, params0, grads, opt, hand)
   invisible(gc())
@@ -147,16 +172,27 @@ lines <- c(
   paste("Median us per step in steady state (blocks of consecutive steps, alternating):",
         "optimizer_apply() vs hand-written vectorized R RMSprop (float64);"),
   "(alone) = run alone before the rounds, '!' when alone and run differ by more than 20%.",
+  "gc = share of the rounds' time in R's garbage collector (gc.time()), each candidate.",
   "",
-  sprintf("%-14s %16s %14s %14s %14s %11s  %s", "params", "optimizer_apply", "(alone)",
-          "hand-written", "(alone)", "hand/apply", "target"),
-  sprintf("%-14s %16s %14s %14s %14s %11s  %s", strrep("-", 14), strrep("-", 16), strrep("-", 14),
-          strrep("-", 14), strrep("-", 14), strrep("-", 11), strrep("-", 36)))
+  sprintf("%-14s %16s %14s %6s %14s %14s %6s %11s  %s", "params", "optimizer_apply",
+          "(alone)", "gc", "hand-written", "(alone)", "gc", "hand/apply", "target"),
+  sprintf("%-14s %16s %14s %6s %14s %14s %6s %11s  %s", strrep("-", 14), strrep("-", 16),
+          strrep("-", 14), strrep("-", 6), strrep("-", 14), strrep("-", 14), strrep("-", 6),
+          strrep("-", 11), strrep("-", 36)))
 for (r in results) {
-  lines <- c(lines, sprintf("%-14s %16.1f %14s %14.1f %14s %11.2f  %s %s", r$case, r$engine_us,
+  lines <- c(lines, sprintf("%-14s %16.1f %14s %5.0f%% %14.1f %14s %5.0f%% %11.2f  %s %s", r$case,
+                            r$engine_us,
                             sprintf("%.1f%s", r$engine_alone_us, if (r$flagged) " !" else ""),
-                            r$hand_us, sprintf("%.1f", r$hand_alone_us),
+                            100 * r$engine_gc_share, r$hand_us,
+                            sprintf("%.1f", r$hand_alone_us), 100 * r$hand_gc_share,
                             r$hand_over_engine, if (r$ok) "PASS" else "MISS", r$target))
+}
+for (r in results) {
+  if (!is.null(r$bare_call_us)) {
+    lines <- c(lines, sprintf(paste("(%s: reticulate's call alone of a no-op Python function",
+                                    "with the step's arguments: %.1f us)"),
+                              r$case, r$bare_call_us))
+  }
 }
 cat(lines, sep = "\n")
 cat("\n")
