@@ -29,6 +29,8 @@ from .variable import Variable
 # (axis None, positionally), which has no BLAS threads behind it.
 _DOT_MAX = 4096
 _add_reduce = np.add.reduce
+_max_reduce = np.maximum.reduce
+_min_reduce = np.minimum.reduce
 
 
 def non_finite(array) -> bool:
@@ -98,15 +100,22 @@ class DoesNotFitError(ValueError):
 
 def _overflow(array, dtype, largest):
     """The mask of the finite elements of `array` that are inf in `dtype`, or
-    None when there are none (the usual case: one max and one min pass)."""
+    None when there are none."""
     array = array if type(array) is np.ndarray else np.asarray(array)
     kind = array.dtype.kind
     if kind not in "fiu" or not array.size or (
             np.iinfo(array.dtype).max <= largest if kind in "iu"
             else array.dtype.itemsize <= dtype.itemsize):
         return None
-    # (NaN fails both comparisons and takes the exact path, which ignores it)
-    if array.max() <= largest and array.min() >= -largest:
+    # Within the largest and the smallest element, found chunk by chunk (the
+    # smallest while the chunk is in cache: one pass over memory). NaN fails
+    # the comparisons and takes the exact path, which ignores it.
+    flat = array.ravel(order="K")       # (a view of a contiguous array)
+    for start in range(0, flat.size, _CHUNK):
+        part = flat[start:start + _CHUNK]
+        if not (_max_reduce(part, None) <= largest and _min_reduce(part, None) >= -largest):
+            break
+    else:
         return None
     with np.errstate(all="ignore"):
         # a value a little above `largest` rounds to it: the cast decides
@@ -114,7 +123,7 @@ def _overflow(array, dtype, largest):
     return mask if mask.any() else None
 
 
-def refuse_overflow(values, grads, dtype, skip_grads):
+def refuse_overflow(values, grads, dtype, skip_grads, values_fit=False):
     """Refuse a finite value or gradient that `dtype` (float32 or float16)
     cannot hold, before anything changes.
 
@@ -130,13 +139,20 @@ def refuse_overflow(values, grads, dtype, skip_grads):
     replaced in `grads` by its cast, inf, the overflow signal on which
     dynamic loss scaling skips the step and halves the scale, as a float32
     gradient that overflowed does in Keras.
+    With `values_fit` only the gradients are checked (the values are
+    results of this dtype passed back).
     """
     largest = float(np.finfo(dtype).max)
+    bound = largest * largest
     # In R's order: each parameter, then its gradient.
     for index, value in enumerate(values):
-        for argument, array in (("values", value),
+        for argument, array in (("values", None if values_fit else value),
                                 ("grads", grads[index] if index < len(grads) else None)):
-            if array is None:
+            # The usual case in one C call: a short 1-d float array whose sum
+            # of squares is within largest**2 has no element beyond largest.
+            if array is None or (type(array) is np.ndarray and array.ndim == 1
+                                 and array.size <= _DOT_MAX and array.dtype.kind == "f"
+                                 and array.dot(array) <= bound):
                 continue
             mask = _overflow(array, dtype, largest)
             if mask is None:
@@ -286,7 +302,8 @@ class ValueTrainer:
                 raise ValueError(f"Parameter {index + 1} ('{variable.name}') has shape {shape}; "
                                  f"the optimizer was first used with shape {variable.shape}.")
         if self.narrow:
-            refuse_overflow(values, grads, self.dtype, self.skip_grads)
+            # (values R passed back unchanged are results of this dtype)
+            refuse_overflow(values, grads, self.dtype, self.skip_grads, values is self.last)
         for variable, value in zip(variables, values):
             # Item assignment casts like copyto(casting="unsafe"), without the
             # dispatch cost of a NumPy function call (this runs at every step).

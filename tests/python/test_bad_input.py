@@ -603,6 +603,16 @@ def test_apply_to_values_refuses_a_value_or_gradient_that_float32_cannot_hold():
         np.testing.assert_array_equal(before, after.numpy())
     for before, after in zip(finalized, rmsprop.finalized_values(optimizer)):
         np.testing.assert_array_equal(before, after)
+    # in a long value, in any chunk the check takes, and in every layout
+    for position in (5, 40000, 99999):
+        for layout in ("C", "F"):
+            long_value = np.zeros(100000)
+            long_value[position] = -1e39
+            if layout == "F":
+                long_value = np.asfortranarray(long_value.reshape(400, 250, order="F"))
+            with pytest.raises(ValueError, match="got -1e[+]39, which is inf in float32"):
+                rmsprop.apply_to_values(rmsprop.RMSprop(), [np.zeros_like(long_value)],
+                                        [long_value], dtype="float32")
     # the largest float32, and what rounds to it, are fine
     largest = float(np.finfo(np.float32).max)
     result = rmsprop.apply_to_values(rmsprop.RMSprop(learning_rate=0.0), [np.ones(1)],

@@ -126,6 +126,14 @@ test_that("a finite value too large for dtype float32/float16 is an error, not I
   expect_identical(lapply(opt$variables, as.array), before)
   expect_identical(opt$iterations, 1L)
   expect_identical(optimizer_finalize(opt, params), finalized)
+  # found in any part of a long vector or array, at R's position
+  long <- numeric(100000)
+  long[c(70000, 90000)] <- 1e39
+  expect_error(optimizer_apply(optimizer_rmsprop(), numeric(100000), long, dtype = "float32"),
+               "params contains 1e+39 at [70000] (and 1 more such values)", fixed = TRUE)
+  dim(long) <- c(1000, 100)
+  expect_error(optimizer_apply(optimizer_rmsprop(), long * 0, long, dtype = "float32"),
+               "params contains 1e+39 at [1000, 70] (and 1 more such values)", fixed = TRUE)
   # the largest float32 and what rounds to it are fine
   largest <- 3.4028234663852886e+38
   expect_identical(optimizer_apply(optimizer_rmsprop(learning_rate = 0), 1,
