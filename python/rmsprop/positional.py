@@ -286,8 +286,9 @@ class ValueTrainer:
             raise ValueError(f"The optimizer was first used with {len(variables)} parameters; "
                              f"got {len(values)}. Use a new optimizer for a new model.")
         # Renamed or reordered parameters would silently take over the state
-        # (slots, EMA) of the names they replace.
-        if names is not None and names != self.names and list(names) != self.names:
+        # (slots, EMA) of the names they replace. (Compared as lists: `!=`
+        # on a NumPy array of names is an array, not a verdict.)
+        if names is not None and list(names) != self.names:
             raise ValueError(f"The optimizer was first used with parameters named {self.names}; "
                              f"got {list(names)}. The names are fixed at the first call: use a "
                              "new optimizer for a new model.")

@@ -649,7 +649,14 @@ def test_apply_to_values_names_are_fixed_at_the_first_call():
         np.testing.assert_array_equal(before, after.numpy())
     for before, after in zip(finalized, rmsprop.finalized_values(optimizer)):
         np.testing.assert_array_equal(before, after)
-    # the same names, as a tuple, or none given (by position) go on
+    # the same names, as a tuple, a NumPy array, or none given (by position) go on
     rmsprop.apply_to_values(optimizer, grads, values, names=("w", "b"))
+    rmsprop.apply_to_values(optimizer, grads, values, names=np.array(["w", "b"]))
     rmsprop.apply_to_values(optimizer, grads, values)
-    assert int(optimizer.iterations) == 3
+    assert int(optimizer.iterations) == 4
+    # names first given as a NumPy array are compared as a list
+    optimizer = rmsprop.RMSprop()
+    rmsprop.apply_to_values(optimizer, grads, values, names=np.array(["w", "b"]))
+    rmsprop.apply_to_values(optimizer, grads, values, names=np.array(["w", "b"]))
+    with pytest.raises(ValueError, match="first used with parameters named"):
+        rmsprop.apply_to_values(optimizer, grads, values, names=np.array(["b", "w"]))
