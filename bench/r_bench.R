@@ -69,6 +69,11 @@ hand_rmsprop <- function(params) {
 
 now <- function() as.numeric(Sys.time())
 
+# R counts collection time only once timing is on: in a fresh session
+# gc.time() stays at zero (starting Python through reticulate happens to
+# turn it on, which the GC shares below must not depend on).
+invisible(gc.time(on = TRUE))
+
 # Seconds of each of `steps` consecutive samples of `f`, a sample timing
 # `batch` calls (time / batch); attribute "gc": the seconds of R's garbage
 # collections (gc.time(), CPU) during the block, "total": its seconds.
