@@ -344,11 +344,15 @@ non_finite_error <- function(arg, params, i, x) {
 overflow_error <- function(arg, params, i, x, k, count, dtype, largest) {
   d <- dim(x)
   position <- if (length(d) > 1L) arrayInd(k, d) else k
+  more <- if (count > 1L) {
+    sprintf(" (and %d more such value%s)", count - 1L, plural(count - 1L))
+  } else {
+    ""
+  }
   rmsprop_abort(sprintf(paste("%s contains %s at [%s]%s, which is Inf in %s (largest: %s);",
                               "%s must fit in `dtype` (the optimizer was not changed)."),
                         gsub("`", "", element_label(arg, params, i)), describe_value(x[[k]]),
-                        paste(position, collapse = ", "),
-                        if (count > 1L) sprintf(" (and %d more such values)", count - 1L) else "",
+                        paste(position, collapse = ", "), more,
                         dtype, format(largest, digits = 17L),
                         if (arg == "params") "parameters" else "gradients"),
                 class = "rmsprop_argument_error")

@@ -116,7 +116,7 @@ test_that("a finite value too large for dtype float32/float16 is an error, not I
   # a gradient too (a finite double that is Inf in float32)
   expect_error(optimizer_apply(opt, list(w = matrix(c(1, -1e39, 1, 1e40), 2), b = 1), params,
                                dtype = "float32"),
-               paste("grads$w contains -1e+39 at [2, 1] (and 1 more such values), which is Inf",
+               paste("grads$w contains -1e+39 at [2, 1] (and 1 more such value), which is Inf",
                      "in float32 (largest: 3.4028234663852886e+38); gradients must fit in",
                      "`dtype`", fits),
                fixed = TRUE, class = "rmsprop_argument_error")
@@ -130,10 +130,13 @@ test_that("a finite value too large for dtype float32/float16 is an error, not I
   long <- numeric(100000)
   long[c(70000, 90000)] <- 1e39
   expect_error(optimizer_apply(optimizer_rmsprop(), numeric(100000), long, dtype = "float32"),
-               "params contains 1e+39 at [70000] (and 1 more such values)", fixed = TRUE)
+               "params contains 1e+39 at [70000] (and 1 more such value),", fixed = TRUE)
+  long[99999] <- -1e39
+  expect_error(optimizer_apply(optimizer_rmsprop(), numeric(100000), long, dtype = "float32"),
+               "params contains 1e+39 at [70000] (and 2 more such values),", fixed = TRUE)
   dim(long) <- c(1000, 100)
   expect_error(optimizer_apply(optimizer_rmsprop(), long * 0, long, dtype = "float32"),
-               "params contains 1e+39 at [1000, 70] (and 1 more such values)", fixed = TRUE)
+               "params contains 1e+39 at [1000, 70] (and 2 more such values)", fixed = TRUE)
   # the largest float32 and what rounds to it are fine
   largest <- 3.4028234663852886e+38
   expect_identical(optimizer_apply(optimizer_rmsprop(learning_rate = 0), 1,
