@@ -142,9 +142,11 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
   for (i in seq_len(n)) {
     p <- param_list[[i]]
     g <- grad_list[[i]]
-    # A fresh double vector made here (a copy of a plain vector), which the
-    # engine may also write the result into (see below), or NULL.
+    # A long plain double vector (value or gradient) is copied here, to give
+    # it a dim; the engine may also write the result into that copy (see
+    # below). NULL when there is none.
     copy <- NULL
+    long <- length(p) >= result_buffer_min
     if (!again) {
       if (is_list && (!is.numeric(p) || is.factor(p))) element_error("params", params, i, p)
       # NaN and Inf in doubles are found by the engine (one fast pass);
@@ -153,8 +155,10 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
       # With a dim, reticulate hands NumPy a view of R's memory (a plain
       # vector would become a Python list).
       if (is.null(dim(p))) {
+        fresh <- long && is.double(p)
+        if (fresh) p <- rep_len(p, length(p))
         dim(p) <- length(p)
-        if (is.double(p)) copy <- p
+        if (fresh) copy <- p
       }
       values[[i]] <- p
     }
@@ -167,23 +171,27 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
       }
       if (check_grads && is.integer(g) && anyNA(g)) non_finite_error("grads", labels, i, g)
       if (is.null(dim(g))) {
+        fresh <- long && is.null(copy) && is.double(g)
+        if (fresh) g <- rep_len(g, length(g))
         dim(g) <- length(g)
-        if (is.null(copy) && is.double(g)) copy <- g
+        if (fresh) copy <- g
       }
       gradients[[i]] <- g
     }
-    if (length(p) < result_buffer_min) {
+    if (!long) {
       short <- short + length(p)
     } else {
       # The result needs a fresh R vector; a copy made above is one. A plain
-      # vector's copy is unavoidable: the vector is the caller's (shared), so
-      # `dim<-` duplicates it or wraps it in an ALTREP wrapper, and
-      # reticulate's REAL() on a wrapper of shared data duplicates the data
-      # then (R's wrapper_Dataptr). Either way the memory NumPy sees belongs
-      # to `copy` alone, which nothing outside this call refers to. The
-      # engine writes the result only after the step, once it no longer
-      # reads the gradient or value it holds (see apply_for_r). This saves
-      # a zero-filled allocation per parameter, and so half of R's garbage
+      # vector's copy is unavoidable: reticulate hands NumPy a view only of a
+      # vector with a dim, and the caller's vector is shared, so `dim<-` on
+      # it would duplicate it or wrap it in an ALTREP wrapper of the caller's
+      # memory. The copy is made explicitly by rep_len(), which always
+      # allocates a plain vector (also for ALTREP input): the memory NumPy
+      # sees then belongs to `copy` alone whatever reticulate asks of a
+      # wrapper, and nothing outside this call refers to it. The engine
+      # writes the result only after the step, once it no longer reads the
+      # gradient or value it holds (see apply_for_r). This saves a
+      # zero-filled allocation per parameter, and so half of R's garbage
       # collections of a step on long plain vectors.
       outs[[i]] <- if (!is.null(copy)) copy else
         result_buffer(if (is.null(dim(p))) length(p) else dim(p))
@@ -204,6 +212,8 @@ optimizer_apply <- function(optimizer, grads, params, ..., dtype = "float64") {
   # returns None, or a Python exception instead of raising it, which is
   # cheaper to check than wrapping each call in tryCatch().
   last_step <- if (again) last$step else 0L
+  # (The call is written out twice rather than wrapped in a closure, which
+  # would cost every step its creation.)
   result <- if (any_null) {
     without_python_warnings(function() {
       reticulate::py_call(engine_step, optimizer, gradients, values, dtype, keys, outs,
