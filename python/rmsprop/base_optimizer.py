@@ -448,6 +448,7 @@ class BaseOptimizer:
                                      "a variable not listed before it (each variable once)",
                                      variable, index=index)
             seen.add(id(variable))
+        _refuse_overlapping_arrays(variables)
         self._trainable_variables = variables
         self._positions = {id(v): i for i, v in enumerate(variables)}
         self._names = [_variable_name(v, i) for i, v in enumerate(variables)]
@@ -1058,3 +1059,38 @@ class BaseOptimizer:
         return (f"<{type(self).__name__} name={self.name!r} "
                 f"learning_rate={self._read_learning_rate()!r} "
                 f"iterations={int(np.asarray(self.iterations))} built={self.built}>")
+
+
+def _byte_range(array):
+    """[first byte, one past the last byte) of the memory `array` spans."""
+    start = end = array.__array_interface__["data"][0]
+    for extent, stride in zip(array.shape, array.strides):
+        if stride < 0:
+            start += stride * (extent - 1)
+        else:
+            end += stride * (extent - 1)
+    return start, end + array.itemsize
+
+
+def _refuse_overlapping_arrays(variables):
+    """Refuse plain arrays that share memory with one another (views of one
+    buffer that overlap): each parameter is updated as if it had its own
+    memory, so an element two of them hold would be updated twice, or once
+    with either result, depending on how the step is laid out (Keras'
+    variables own their memory). Arrays whose spans overlap (sorted by
+    start) are compared exactly (np.shares_memory: interleaved views such as
+    a[::2] and a[1::2] span the same bytes but share none)."""
+    spans = sorted((_byte_range(v), index) for index, v in enumerate(variables)
+                   if type(v) is np.ndarray and v.size)
+    open_spans = []         # (end, index) of the spans that may reach later ones
+    for (start, end), index in spans:
+        open_spans = [(e, i) for e, i in open_spans if e > start]
+        for _, other in open_spans:
+            if np.shares_memory(variables[index], variables[other]):
+                first, second = sorted((index, other))
+                raise argument_error(
+                    ValueError, "variables", "an array sharing no memory with the others",
+                    variables[second], index=second,
+                    hint=f"It shares memory with the variable at position {first} (views of "
+                         "one buffer): pass separate arrays (e.g. np.array(x)).")
+        open_spans.append((end, index))

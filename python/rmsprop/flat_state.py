@@ -567,7 +567,8 @@ class FlatStorage:
         """The usual step of a rule alone, without its layout (`begin_step`,
         `GroupStep`, `finish_step`: for small updates they cost more than
         the update): one dtype group whose parameters live in its buffer,
-        stored in the compute dtype (Variables; not `override`), every
+        stored in the compute dtype (Variables; not `override`), or are
+        plain arrays of the compute dtype, every
         gradient present and surveyed (`SurveyedGradients`). Runs
         `rule.lists(parameter buffer, the gradients, *slots,
         *scalars_of(compute dtype))` (a slot kind None passes None), the
@@ -576,11 +577,21 @@ class FlatStorage:
         when the step is not of that kind or the rule declines the arrays (a
         gradient of another dtype or layout, which the laid-out step
         converts first)."""
-        if (type(grads) is not SurveyedGradients or len(self.groups) != 1
-                or not self.buffered(override)):
+        if type(grads) is not SurveyedGradients or len(self.groups) != 1:
             return False
         group = self.groups[0]
-        return rule.lists(group.param_buffer, grads if len(grads) > 1 else grads[0],
+        if self.buffered(override):
+            params = group.param_buffer
+        elif override is None and self._all_plain and not group.casts:
+            # Plain arrays of the compute dtype, in the group's order (the
+            # slots' order), none sharing memory with another (refused at
+            # build): the kernel reads and writes the list where it is, and
+            # declines, having written nothing, an array that is not writable
+            # and C-contiguous.
+            params = self.variables if len(self.variables) > 1 else self.variables[0]
+        else:
+            return False
+        return rule.lists(params, grads if len(grads) > 1 else grads[0],
                           *map(group.slots.get, slot_kinds), *scalars_of(group.compute))
 
     def apply_rule(self, step: GroupStep, rule, slot_kinds, scalars):

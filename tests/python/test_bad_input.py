@@ -404,6 +404,40 @@ def test_read_only_array_variable_rejected():
     assert not optimizer.built
 
 
+@pytest.mark.parametrize("views, position", [
+    (lambda b: [b[:12], b[10:15]], 1),                                  # end over start
+    (lambda b: [b[5:8], b[:16]], 1),                                    # one inside another
+    (lambda b: [b[:4], b[::-1][:12], b[4:10]], 2),                      # reversed view
+    (lambda b: [b.reshape(4, 5)[1:, 2:], b[18:], b.reshape(4, 5)[:, :3]], 2),  # 2-d blocks
+])
+def test_arrays_sharing_memory_are_refused_before_any_change(views, position):
+    # Each parameter is updated as if it had its own memory: an element two
+    # of them hold would be updated twice (or once, depending on the step's
+    # layout), so views of one buffer that overlap are refused at build.
+    base = np.arange(20.0)
+    params = views(base)
+    optimizer = rmsprop.RMSprop()
+    with pytest.raises(ValueError, match=rf"`variables\[{position}\]` must be an array "
+                                         "sharing no memory with the others"):
+        optimizer.apply([np.ones(p.shape) for p in params], params)
+    assert not optimizer.built and optimizer.iterations.numpy() == 0
+    np.testing.assert_array_equal(base, np.arange(20.0))
+
+
+def test_arrays_side_by_side_or_interleaved_in_one_buffer_are_trained():
+    # Views of one buffer that share no element (also interleaved, whose
+    # spans overlap) are separate parameters: trained like copies of them.
+    base = np.arange(1.0, 21.0)
+    for params in ([base[:12], base[12:]], [base[::2], base[1::2]]):
+        copies = [p.copy() for p in params]
+        optimizer, reference = rmsprop.RMSprop(), rmsprop.RMSprop()
+        grads = [np.full(p.shape, 0.5) for p in params]
+        optimizer.apply(grads, params)
+        reference.apply(grads, copies)
+        for param, copy in zip(params, copies):
+            np.testing.assert_array_equal(param, copy)
+
+
 def test_non_array_variable_rejected():
     with pytest.raises(TypeError, match=r"`variables\[1\]` must be an rmsprop.Variable"):
         rmsprop.RMSprop().build([rmsprop.Variable([1.0]), [1.0, 2.0]])

@@ -372,13 +372,15 @@ def test_the_compiled_kernel_fuses_exactly_where_it_rounds_alike(monkeypatch, ca
 
 @compiled
 @pytest.mark.parametrize("case", ["usual", "one variable", "float32 gradients", "int gradients",
-                                  "fortran-order gradient", "plain arrays", "missing gradient",
-                                  "float16", "two dtypes"])
+                                  "fortran-order gradient", "plain arrays", "adjacent views",
+                                  "missing gradient", "float16", "two dtypes"])
 def test_the_usual_step_runs_in_place_with_the_laid_out_bits(monkeypatch, case):
-    # A step of the rule alone on Variables of one dtype, every gradient an
-    # array of the variable's dtype and layout, skips the step's layout
+    # A step of the rule alone on Variables of one dtype, or on plain arrays
+    # of one dtype sharing no memory, every gradient an array of the
+    # variable's dtype and layout, skips the step's layout
     # (FlatStorage.begin_step); any other step is laid out. Both give the
-    # bits of the NumPy kernel.
+    # bits of the NumPy kernel. Views of one buffer side by side are updated
+    # in place (overlapping ones are refused at build).
     shapes = [(3, 4), (5,), ()] if case != "one variable" else [(6,)]
     dtypes = {"float16": ["float16"] * 3, "two dtypes": ["float64", "float32", "float64"]}.get(
         case, ["float64"] * len(shapes))
@@ -404,8 +406,16 @@ def test_the_usual_step_runs_in_place_with_the_laid_out_bits(monkeypatch, case):
 
     def run(kernel):
         rmsprop.set_kernel(kernel)
-        params = ([p.copy() for p in init] if case == "plain arrays"
-                  else [rmsprop.Variable(p.copy(), name=f"v{i}") for i, p in enumerate(init)])
+        if case == "plain arrays":
+            params = [p.copy() for p in init]
+        elif case == "adjacent views":
+            # 12 + 5 + 1 elements of one buffer, side by side
+            base = np.zeros(18)
+            params = [base[:12].reshape(3, 4), base[12:17], base[17:].reshape(())]
+            for param, value in zip(params, init):
+                param[...] = value
+        else:
+            params = [rmsprop.Variable(p.copy(), name=f"v{i}") for i, p in enumerate(init)]
         opt = rmsprop.RMSprop(learning_rate=0.01, momentum=0.5, centered=True)
         opt.build(params, compute_dtype="float64")
         with warnings.catch_warnings():
@@ -425,7 +435,7 @@ def test_the_usual_step_runs_in_place_with_the_laid_out_bits(monkeypatch, case):
             assert_same_bits(e, a, f"value {index}")
         else:
             assert np.array_equal(e, a)
-    in_place = case in ("usual", "one variable")
+    in_place = case in ("usual", "one variable", "plain arrays", "adjacent views")
     assert len(laid_out) == (0 if in_place else 3)
 
 
