@@ -294,10 +294,10 @@ next_step_number <- function() {
 # number of its last step and the values it returned.
 last_step_key <- ".rmsprop_last_step"
 
-# Results from this length on are written into R vectors by the engine;
-# shorter ones come back as NumPy arrays that reticulate converts (as
-# cheap there, and R copies a short vector anyway when it changes its
-# attributes, where it wraps a long one without copying).
+# Results from this length on each get an R vector of their own, which the
+# engine writes; shorter ones share one (the pack), cut apart in R (R copies
+# a short vector anyway when it changes its attributes, where it wraps a
+# long one without copying).
 result_buffer_min <- 64L
 
 # A fresh double vector of dim `dims`, for the engine to write results into

@@ -168,6 +168,9 @@ class FusedSteps(NamedTuple):
     ema_one_minus_decay: np.generic = np.float64(1.0)
 
 
+_NOTHING_FUSED: dict = {}       # the kernel's keyword arguments when no step is fused
+
+
 def fused_rmsprop(params, grads, velocity, average_grad, momentum_slot,
                   lr, rho, one_minus_rho, epsilon, momentum,
                   fused: Optional[FusedSteps] = None) -> bool:
@@ -190,13 +193,9 @@ def fused_rmsprop(params, grads, velocity, average_grad, momentum_slot,
     # affinity mask cost a small step a few microseconds).
     threads = num_threads() if velocity.size >= 2 * _fused.MIN_PER_THREAD else 1
     try:
-        if fused is None:
-            _fused.rmsprop(params, grads, velocity, average_grad, momentum_slot,
-                           lr, rho, one_minus_rho, epsilon, momentum, threads)
-        else:
-            _fused.rmsprop(params, grads, velocity, average_grad, momentum_slot,
-                           lr, rho, one_minus_rho, epsilon, momentum, threads,
-                           **fused._asdict())
+        _fused.rmsprop(params, grads, velocity, average_grad, momentum_slot,
+                       lr, rho, one_minus_rho, epsilon, momentum, threads,
+                       **(_NOTHING_FUSED if fused is None else fused._asdict()))
     except TypeError:
         # An array of another dtype or layout: found while checking the
         # arrays, before anything was written.

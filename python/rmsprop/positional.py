@@ -205,7 +205,16 @@ def _writable(array):
 class ValueTrainer:
     """The Variables an optimizer trains for a caller that owns the values."""
 
-    def __init__(self, optimizer, values, dtype, names, caller="`apply_to_values`"):
+    def __init__(self, optimizer, values, grads, dtype, names, caller="`apply_to_values`"):
+        # float32 and float16 may not hold the caller's values: refused
+        # before the Variables cast them, and at every `load`
+        # (refuse_overflow); a loss-scale optimizer skips the step on an
+        # overflowing gradient.
+        narrow = narrow_dtype(dtype)
+        self.narrow = narrow is not None
+        self.skip_grads = hasattr(optimizer, "inner_optimizer")
+        if self.narrow:
+            refuse_overflow(values, grads, narrow, self.skip_grads)
         if optimizer.built:
             raise ValueError("This optimizer was already built on other variables; "
                              f"create a new optimizer for {caller}.")
@@ -219,10 +228,6 @@ class ValueTrainer:
         # Fixed at the first call: the state of each position belongs to its name.
         self.names = names
         self.dtype = np.dtype(dtype)
-        # float32 and float16 may not hold the caller's values (refuse_overflow);
-        # a loss-scale optimizer skips the step on an overflowing gradient.
-        self.narrow = narrow_dtype(self.dtype) is not None
-        self.skip_grads = hasattr(optimizer, "inner_optimizer")
         # R's record of the last step (`Trainers.apply_for_r`): its number,
         # the float64 values returned (read-only: views of R's vectors, or
         # arrays nothing writes), and the positions of non-finite ones.
@@ -331,10 +336,7 @@ class Trainers:
         trainer = self._by_optimizer.get(optimizer)
         first = trainer is None
         if first:
-            narrow = narrow_dtype(dtype)
-            if narrow is not None:
-                refuse_overflow(values, grads, narrow, hasattr(optimizer, "inner_optimizer"))
-            trainer = ValueTrainer(optimizer, values, dtype, names, caller)
+            trainer = ValueTrainer(optimizer, values, grads, dtype, names, caller)
         # The optimizer's lock makes loading the values and the step one unit
         # when two threads train the same optimizer.
         with optimizer._lock:
@@ -411,8 +413,9 @@ class Trainers:
         `values[i]` (R's duplicate of a plain vector, reused to spare an
         allocation), which is why the results are written only once the
         step is done and neither is read again. The other results go, in
-        order and column-major, into the fresh vector `outs[n]` (the pack). They are written through
-        writable views dropped before returning, and R hands these vectors
+        order and column-major, into the fresh vector `outs[n]` (the pack).
+        They are written through writable views dropped before returning,
+        and R hands these vectors
         (or copies of parts of the pack) to the caller. Once returned, R never
         changes them in place (reticulate's reference marks them shared).
         The step is recorded as `step`; results that are not finite return
